@@ -14,13 +14,14 @@ import dataclasses
 import math
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import accel
 from .models import build_model, model_spec
 from .runtime import make_generator, pick_device, progress
 from .scales import preset
@@ -41,7 +42,9 @@ __all__ = [
 ]
 
 SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
-RUNTIME_ONLY_FIELDS: tuple[str, ...] = ("compile", "channels_last")  # left out of cache keys
+# Left out of cache keys: they change only float rounding. ``amp`` stays in (bf16 forwards are a
+# different recipe); load_or_train_model records it as applied: True on CUDA only.
+RUNTIME_ONLY_FIELDS: tuple[str, ...] = ("compile", "channels_last")
 # Default evaluation batch sizes. On a 2-core CPU, SmallCNN inference on 16x16 images runs at
 # ~37k img/s for batches of 64-512 but ~16k img/s at 1024 (activations fall out of cache).
 EVAL_BATCH_CPU = 256
@@ -67,7 +70,8 @@ class TrainConfig:
         drop_last: drop the last incomplete batch of every epoch.
         amp: bf16 autocast (CUDA only; ignored elsewhere).
         channels_last: channels-last memory format (CUDA only; ignored elsewhere).
-        compile: ``torch.compile`` the training forward pass, falling back to eager on failure.
+        compile: ``torch.compile`` the training forward pass: ``False``, ``True`` (mode "default") or a
+            mode of :data:`mmc_utils.accel.COMPILE_MODES`; falls back to eager on failure.
     """
 
     epochs: int
@@ -82,7 +86,7 @@ class TrainConfig:
     drop_last: bool = False
     amp: bool = False
     channels_last: bool = False
-    compile: bool = False
+    compile: bool | str = False
 
     def __post_init__(self) -> None:
         def pos_int(name: str) -> None:
@@ -107,15 +111,17 @@ class TrainConfig:
         real("label_smoothing", 0.0, 1.0, False, True)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
-        for name in ("drop_last", "amp", "channels_last", "compile"):
+        for name in ("drop_last", "amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        accel.compile_mode(self.compile)
 
     @classmethod
     def for_scale(cls, scale: str | None = None, **overrides: Any) -> "TrainConfig":
         """Preset for a scale (``MMC_SCALE`` overrides ``scale``, see :func:`mmc_utils.scales.resolve_scale`).
 
-        paper: SGD lr 0.1, momentum 0.9, wd 1e-4, batch 256, 100 epochs, lr x0.1 every 40 epochs;
+        paper: SGD lr 0.1, momentum 0.9, wd 1e-4, batch 256, 100 epochs, lr x0.1 every 40 epochs, bf16
+        autocast and channels-last on CUDA;
         book: lr 0.05 cosine, momentum 0.9, wd 5e-4, batch 128, 12 epochs (measured: 98.8% clean test accuracy on 20,000 images); smoke: as book, 1 epoch.
         ``overrides`` replace fields (unknown names raise TypeError).
         """
@@ -151,7 +157,7 @@ class TrainConfig:
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(epochs=100, lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=256,
-                  schedule="step", step_size=40, gamma=0.1),
+                  schedule="step", step_size=40, gamma=0.1, amp=True, channels_last=True),
     "book": dict(epochs=12, lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="cosine"),
     "smoke": dict(epochs=1, lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="cosine"),
 }
@@ -249,23 +255,14 @@ def predict_logits(model: nn.Module, data: Any, batch_size: int | None = None) -
 
 
 # ----------------------------------------------------------------------------- training
-def _maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
-    if not enabled:
-        return model
-    try:
-        return torch.compile(model)
-    except Exception as err:  # noqa: BLE001 - any failure means "run eagerly"
-        warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); training eagerly", stacklevel=3)
-        return model
-
-
 def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
                 device: str | torch.device | None = None, desc: str = "") -> dict[str, Any]:
     """Train ``model`` in place with SGD on ``data`` and return the history.
 
     Shuffling uses a CPU ``torch.Generator`` seeded with ``seed``; the initial weights are the
     caller's business (see ``build_model(init_seed=...)``). On the CPU the result is
-    bit-identical for a given model, data and seed.
+    bit-identical for a given model, data and seed. On CUDA, ``amp``, ``channels_last`` and ``compile``
+    apply (:mod:`mmc_utils.accel`) and the host waits for the device at epoch boundaries only, never per step.
 
     Args:
         model: a classifier ``[B, C, H, W] -> [B, K]``; moved to ``device`` and left in train mode.
@@ -288,16 +285,25 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
     if spe == 0:
         raise ValueError(f"data has {n} samples, fewer than batch_size={config.batch_size} with drop_last=True")
     device = pick_device(device)
-    cuda = device.type == "cuda"
-    channels_last = cuda and config.channels_last
     model.to(device)
-    if channels_last:
+    if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr_at(0, spe), momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    forward = _maybe_compile(model, config.compile)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (cuda and config.amp) else nullcontext
+    mode = accel.compile_mode(config.compile)
+    forward, autocast = accel.compile_model(model, mode), accel.autocast(device, config.amp)
+
+    def sgd_step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:  # no host sync: everything stays queued
+        accel.mark_step(mode if forward is not model else None)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        loss.backward()
+        optimizer.step()
+        return logits, loss
+
     generator = make_generator(seed)
     history: dict[str, Any] = {"loss": [], "acc": [], "lr": [], "seconds": [], "steps": 0}
     step = 0
@@ -307,26 +313,18 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         correct = torch.zeros((), dtype=torch.long, device=device)
         batches = data.batches(config.batch_size, shuffle=True, generator=generator, drop_last=config.drop_last)
         for x, y in progress(batches, desc=f"{desc or 'train'} {epoch + 1}/{config.epochs}", total=spe):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = accel.as_input(x, device, config.channels_last), y.to(device, non_blocking=True)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step, spe)
             try:
-                with autocast():
-                    logits = forward(x)
-            except Exception as err:  # noqa: BLE001 - only a compiled forward may fail here
+                logits, loss = sgd_step(x, y)
+            except Exception as err:  # noqa: BLE001 - only a compiled forward (or its backward) may fail here
                 if forward is model:
                     raise
                 warnings.warn(f"compiled model failed ({type(err).__name__}: {err}); training eagerly",
                               stacklevel=2)
                 forward = model
-                with autocast():
-                    logits = forward(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+                logits, loss = sgd_step(x, y)
             with torch.no_grad():  # accumulate on the device: no host sync per step
                 loss_sum += loss.detach() * y.numel()
                 correct += (logits.argmax(1) == y).sum()
@@ -370,8 +368,8 @@ def load_or_train_model(spec: Mapping[str, Any], train_cfg: TrainConfig, data: A
                         desc: str = "") -> tuple[nn.Module, dict]:
     """Load a trained model from the checkpoint store, or build (``init_seed=seed``), train and store it.
 
-    The cache key is ``{"spec": canonical model spec, "train": train_cfg.key_dict(),
-    "data": data_key, "seed": seed}``; ``data_key`` must describe ``data`` completely (JSON-able).
+    The cache key is ``{"spec": canonical model spec, "train": train_cfg.key_dict() with "amp" as applied
+    (True on CUDA only), "data": data_key, "seed": seed}``; ``data_key`` must describe ``data`` completely.
     Both paths return the model rebuilt from the stored tensors, on ``device``, in eval mode.
 
     Returns:
@@ -384,7 +382,8 @@ def load_or_train_model(spec: Mapping[str, Any], train_cfg: TrainConfig, data: A
     if not isinstance(data_key, Mapping):
         raise TypeError(f"data_key must be a JSON-able mapping describing the data, got {type(data_key).__name__}")
     canonical = model_spec(build_model(**spec, init_seed=0))  # init_seed: leave the global RNG alone
-    config = {"spec": canonical, "train": train_cfg.key_dict(), "data": dict(data_key), "seed": seed}
+    applied = {"amp": train_cfg.amp and pick_device(device).type == "cuda"}  # amp is ignored off CUDA
+    config = {"spec": canonical, "train": {**train_cfg.key_dict(), **applied}, "data": dict(data_key), "seed": seed}
 
     def train_fn() -> tuple[dict[str, Tensor], dict]:
         model = build_model(**canonical, init_seed=seed)
