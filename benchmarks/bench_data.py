@@ -16,34 +16,12 @@ import platform
 import time
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from mmc_utils.data import BoxCue, CueDataConfig, CueSet, build_data
+from _reference import PerSampleBoxDataset, reference_loader
+from mmc_utils.data import CueDataConfig, build_data
 from mmc_utils.runtime import make_generator
 
 BATCH = 128
-
-
-class PerSampleBoxDataset(Dataset):
-    """The per-sample baseline: one image at a time, box painted in ``__getitem__``."""
-
-    def __init__(self, cue_set: CueSet) -> None:
-        if not isinstance(cue_set.cue, BoxCue):
-            raise TypeError("the baseline implements the box cue only")
-        self.images, self.labels, self.cue_labels = cue_set.images, cue_set.labels, cue_set.cue_labels
-        self.cue = cue_set.cue
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        img = self.images[i].clone()
-        c = int(self.cue_labels[i])
-        if c >= 0:
-            where = self.cue.box_slices(c)
-            if where is not None:
-                img[(slice(None), *where)] = self.cue.colours[c][:, None, None]
-        return img, self.labels[i]
 
 
 def _epoch(batches) -> tuple[int, float, float]:
@@ -78,8 +56,7 @@ def main() -> None:
     results = {}
     for name, make in {
         "CueSet.batches": lambda r: train.batches(BATCH, shuffle=True, generator=r),
-        "Dataset+DataLoader": lambda r: DataLoader(ds, batch_size=BATCH, shuffle=True,
-                                                   generator=make_generator(r), num_workers=0),
+        "Dataset+DataLoader": lambda r: reference_loader(ds, BATCH, seed=r, workers=0),
     }.items():
         runs = [_epoch(make(r)) for r in range(args.repeats)]
         n, wall, cpu = min(runs, key=lambda t: t[1])
