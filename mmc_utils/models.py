@@ -170,6 +170,12 @@ class _ConvNet(nn.Module):
         """Penultimate features: images ``[B, C, H, W]`` -> ``[B, feature_dim]``."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape [B, {self.in_channels}, H, W], got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor (images), got dtype {x.dtype}")
+        weight = self.blocks[0].conv.weight
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"x must have the model's dtype {weight.dtype}, got {x.dtype}; convert the images "
+                            f"(x.to({weight.dtype})) or the model (model.to({x.dtype}))")
         return self.pool(self.blocks(x))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -272,6 +278,11 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, width: float 
     if name not in _REGISTRY:
         raise ValueError(f"name must be one of {', '.join(MODEL_NAMES)}; got {name!r}")
     cls = _REGISTRY[name]
+    accepted = ("plan",) if issubclass(cls, _PlainConvNet) else ()
+    unknown = sorted(set(kw) - set(accepted))
+    if unknown:
+        raise TypeError(f"build_model({name!r}) got unknown keyword arguments {unknown}; "
+                        f"accepted: {', '.join(accepted) or 'none'}")
     if init_seed is None:
         return cls(num_classes=num_classes, in_channels=in_channels, width=width, **kw)
     if isinstance(init_seed, bool) or not isinstance(init_seed, int) or init_seed < 0:

@@ -69,6 +69,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"deterministic must be a bool, got {deterministic!r}")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)

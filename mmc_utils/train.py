@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import accel
+from .checks import (check_choice, check_config_fields, check_config_int, check_config_real, check_finite_data,
+                     check_finite_state, check_num_classes, model_num_classes)
 from .models import build_model, model_spec
 from .runtime import make_generator, pick_device, progress
 from .scales import preset
@@ -89,28 +91,14 @@ class TrainConfig:
     compile: bool | str = False
 
     def __post_init__(self) -> None:
-        def pos_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-
-        def real(name: str, lo: float, hi: float, lo_open: bool, hi_open: bool) -> None:
-            v = getattr(self, name)
-            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-            ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-            if not ok:
-                interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-                raise ValueError(f"{name} must be a number in {interval}, got {v!r}")
-
         for name in ("epochs", "batch_size", "step_size"):
-            pos_int(name)
-        real("lr", 0.0, math.inf, True, True)
-        real("momentum", 0.0, 1.0, False, True)
-        real("weight_decay", 0.0, math.inf, False, True)
-        real("gamma", 0.0, 1.0, True, False)
-        real("label_smoothing", 0.0, 1.0, False, True)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+            check_config_int(name, getattr(self, name), 1)
+        check_config_real("lr", self.lr, 0.0, math.inf, lo_open=True, hi_open=True)
+        check_config_real("momentum", self.momentum, 0.0, 1.0, hi_open=True)
+        check_config_real("weight_decay", self.weight_decay, 0.0, math.inf, hi_open=True)
+        check_config_real("gamma", self.gamma, 0.0, 1.0, lo_open=True)
+        check_config_real("label_smoothing", self.label_smoothing, 0.0, 1.0, hi_open=True)
+        check_choice("schedule", self.schedule, SCHEDULES)
         for name in ("drop_last", "amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -125,9 +113,7 @@ class TrainConfig:
         book: lr 0.05 cosine, momentum 0.9, wd 5e-4, batch 128, 12 epochs (measured: 98.8% clean test accuracy on 20,000 images); smoke: as book, 1 epoch.
         ``overrides`` replace fields (unknown names raise TypeError).
         """
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown TrainConfig fields {sorted(unknown)}")
+        check_config_fields(cls, overrides)
         return cls(**{**preset(_PRESETS, scale), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,6 +198,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def _eval_batches(model: nn.Module, data: Any, batch_size: int | None) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield ``(logits [B, K] float32, y [B])`` over ``data`` in order, on the model's device."""
     _check_data(data)
+    check_finite_state("model", model)
+    check_num_classes("data", data, model_num_classes(model))
     device = _model_device(model)
     for x, y in data.batches(_check_batch_size(batch_size, device), shuffle=False):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -238,7 +226,10 @@ def evaluate(model: nn.Module, data: Any, batch_size: int | None = None) -> dict
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             correct = batch_correct if correct is None else correct + batch_correct
             n += y.numel()
-    return {"loss": float(loss_sum) / n, "acc": float(correct) / n, "n": n}
+    result = {"loss": float(loss_sum) / n, "acc": float(correct) / n, "n": n}
+    if not math.isfinite(result["loss"]):
+        check_finite_data("data", data)  # error path: name NaN/inf images rather than return a NaN loss
+    return result
 
 
 def evaluate_sets(model: nn.Module, sets: Mapping[str, Any], batch_size: int | None = None) -> dict[str, dict]:
@@ -251,7 +242,10 @@ def evaluate_sets(model: nn.Module, sets: Mapping[str, Any], batch_size: int | N
 def predict_logits(model: nn.Module, data: Any, batch_size: int | None = None) -> Tensor:
     """Logits ``[N, num_classes]`` (float32, on the CPU) of ``model`` on ``data`` in order, in eval mode."""
     with eval_mode(model):
-        return torch.cat([logits.cpu() for logits, _ in _eval_batches(model, data, batch_size)])
+        logits = torch.cat([logits.cpu() for logits, _ in _eval_batches(model, data, batch_size)])
+    if not bool(torch.isfinite(logits).all()):
+        check_finite_data("data", data)  # error path, as in evaluate
+    return logits
 
 
 # ----------------------------------------------------------------------------- training
@@ -281,6 +275,8 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     n = _check_data(data)
+    check_finite_state("model", model)
+    check_num_classes("data", data, model_num_classes(model))
     spe = config.steps_per_epoch(n)
     if spe == 0:
         raise ValueError(f"data has {n} samples, fewer than batch_size={config.batch_size} with drop_last=True")
@@ -335,6 +331,7 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         history["lr"].append(optimizer.param_groups[0]["lr"])
         history["seconds"].append(time.perf_counter() - t0)
         if not math.isfinite(history["loss"][-1]):
+            check_finite_data("data", data, config.batch_size)  # NaN/inf images: an error, not a warning
             warnings.warn(f"{desc or 'training'}: non-finite loss in epoch {epoch + 1}", stacklevel=2)
     history["steps"] = step
     return history
@@ -359,7 +356,10 @@ def tensors_to_model(spec: Mapping[str, Any], tensors: Mapping[str, Tensor],
     if not isinstance(spec, Mapping) or "name" not in spec:
         raise TypeError(f"spec must be a mapping of build_model arguments with a 'name', got {spec!r}")
     model = build_model(**spec)
-    model.load_state_dict(dict(tensors), strict=True)
+    try:
+        model.load_state_dict(dict(tensors), strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"tensors do not fit the model of spec {dict(spec)}: {' '.join(str(err).split())}") from err
     return model.to(pick_device(device)).eval()
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_choice, check_int
+from ..checks import check_choice, check_int
 from .rng import derive_generator, derive_seed
 from .shapes import make_shapes
 

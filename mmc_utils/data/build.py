@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import check_choice
+from ..checks import check_choice
 from .bases import load_base, num_classes
 from .config import CueDataConfig
 from .cues import Cue, make_cue

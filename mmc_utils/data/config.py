@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..scales import preset
-from ._checks import check_choice, check_fraction, check_int
+from ..checks import check_choice, check_fraction, check_int
 from .bases import BASES
-from .cues import cue_names
+from .cues import check_cue_kwargs, cue_names
 
 # smoke: seconds, for tests; book: the rendered book on a CPU; paper: the paper's CIFAR-10 sizes
 # on the embedded base at CIFAR resolution (pass base="cifar10" when CIFAR-10 is on disk).
@@ -66,6 +66,7 @@ class CueDataConfig:
             if not isinstance(value, Mapping):
                 raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
             object.__setattr__(self, name, dict(value))
+        check_cue_kwargs(self.cue, self.cue_kwargs)
         if self.base_kwargs and self.base != "shapes":
             raise ValueError(f"base_kwargs are only accepted by base 'shapes', got {self.base_kwargs} for {self.base!r}")
 

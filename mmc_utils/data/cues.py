@@ -15,12 +15,13 @@ Registered cues: ``"box"`` (:class:`BoxCue`, the paper's box), ``"dominoes"``
 from __future__ import annotations
 
 import colorsys
+import inspect
 from typing import Callable, ClassVar, Sequence, TypeVar
 
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_images, check_int, check_labels
+from ..checks import check_choice, check_images, check_int, check_labels
 from .bases import load_raw, to_unit_range
 from .rng import derive_generator
 
@@ -57,8 +58,25 @@ def make_cue(name: str, num_classes: int, image_size: int, **kwargs: object) -> 
 
     Extra keyword arguments go to the cue's constructor (e.g. ``box_size`` for ``"box"``).
     """
-    check_choice("cue", name, cue_names())
+    check_cue_kwargs(name, kwargs)
     return _REGISTRY[name](num_classes, image_size, **kwargs)
+
+
+def check_cue_kwargs(name: str, kwargs: dict) -> None:
+    """Check ``name`` is a registered cue and ``kwargs`` are options of its constructor.
+
+    Raises:
+        ValueError: unknown cue, or keys that its constructor does not accept (the accepted ones are listed).
+    """
+    check_choice("cue", name, cue_names())
+    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [k for k in params if k not in ("self", "num_classes", "image_size")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"cue_kwargs has unknown keys {unknown} for cue {name!r}; "
+                         f"accepted: {', '.join(accepted) or 'none'}")
 
 
 class Cue:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ..runtime import make_generator
-from ._checks import check_images, check_int, check_labels
+from ..checks import check_images, check_int, check_labels
 from .cues import Cue
 
 
@@ -92,6 +92,10 @@ class CueSet:
                 raise ValueError(f"idx as a bool mask must have shape [{len(self)}], got {tuple(idx.shape)}")
             if idx.dtype not in (torch.bool, torch.int64, torch.int32):
                 raise TypeError(f"idx must hold int64 indices or bools, got dtype {idx.dtype}")
+            n = len(self)
+            if idx.dtype != torch.bool and idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+                raise ValueError(f"idx must lie in [{-n}, {n - 1}], got values from {int(idx.min())} "
+                                 f"to {int(idx.max())}")
             idx = idx.to(self.device)
         elif not isinstance(idx, slice):
             raise TypeError(f"idx must be a Tensor, list of ints or slice, got {type(idx).__name__}")

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..runtime import make_generator
-from ._checks import check_int
+from ..checks import check_int
 
 SHAPE_NAMES: tuple[str, ...] = (
     "disk", "square", "ring", "triangle", "plus", "bar", "square frame", "two dots", "half-disk", "L-shape",

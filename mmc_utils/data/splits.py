@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_fraction, check_int
+from ..checks import check_fraction, check_int
 
 
 def rank_in_class(labels: Tensor) -> Tensor:
