@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..checks import check_finite
 from ..runtime import make_generator
 from ..train import mode_under_no_grad
 from .curves import State
@@ -84,7 +85,20 @@ def fixed_batches(data: Any, num_batches: int, batch_size: int, seed: int = 0,
         out.append(x.to(device))
         if len(out) == num_batches:
             break
+    if not all(bool(torch.isfinite(x).all()) for x in out):
+        raise ValueError("bn_data holds non-finite images (NaN or inf); BatchNorm statistics estimated on them "
+                         "would be NaN")
     return out
+
+
+def _check_batches(batches: Any) -> None:
+    """``batches`` must be a non-empty list of finite image tensors."""
+    if not isinstance(batches, (list, tuple)) or not all(isinstance(x, Tensor) for x in batches):
+        raise TypeError(f"batches must be a list of image tensors [B, C, H, W], got {type(batches).__name__}")
+    if not batches:
+        raise ValueError("batches must hold at least one batch of images")
+    for i, x in enumerate(batches):
+        check_finite(f"batches[{i}]", x)
 
 
 @contextmanager
@@ -113,8 +127,7 @@ def reestimate_bn_(model: nn.Module, batches: list[Tensor]) -> nn.Module:
     Returns:
         ``model``.
     """
-    if not batches:
-        raise ValueError("batches must hold at least one batch of images")
+    _check_batches(batches)
     with _train_mode_bn(model) as bns:
         for m in bns.values():
             m.reset_running_stats()
@@ -152,8 +165,7 @@ def reestimate_bn_stacked(model: nn.Module, stacked: State, batches: list[Tensor
     Returns:
         A new stacked state with re-estimated BN buffers (the other entries are shared).
     """
-    if not batches:
-        raise ValueError("batches must hold at least one batch of images")
+    _check_batches(batches)
     T = next(iter(stacked.values())).shape[0]
     state = reset_bn_state(model, stacked, stacked=T)
     forward = vmap(lambda s, x: functional_call(model, s, (x,)), in_dims=(0, None))

@@ -5,6 +5,7 @@ import dataclasses
 import math
 from typing import Any
 
+from ..checks import check_config_fields, check_config_int, check_config_real
 from ..scales import preset
 from .curves import default_ts
 
@@ -40,18 +41,11 @@ class PathConfig:
     def __post_init__(self) -> None:
         for name, lo in (("num_points", 2), ("bn_batches", 1), ("bn_batch_size", 2), ("eval_batch_size", 1),
                          ("midpoint_epochs", 1), ("midpoint_batch_size", 2)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+            check_config_int(name, getattr(self, name), lo)
         for name, lo, hi, lo_open, hi_open in (("midpoint_lr", 0.0, math.inf, True, True),
                                                ("midpoint_momentum", 0.0, 1.0, False, True),
                                                ("midpoint_weight_decay", 0.0, math.inf, False, True)):
-            v = getattr(self, name)
-            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-            ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-            if not ok:
-                raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}"
-                                 f"{')' if hi_open else ']'}, got {v!r}")
+            check_config_real(name, getattr(self, name), lo, hi, lo_open, hi_open)
 
     @classmethod
     def for_scale(cls, scale: str | None = None, **overrides: Any) -> "PathConfig":
@@ -61,9 +55,7 @@ class PathConfig:
         book: 11 points, 20 BN batches of 200, 5 midpoint epochs at lr 0.05 (batch 128).
         paper: 11 points, 100 BN batches of 256, 15 midpoint epochs at lr 0.1 (batch 128, wd 1e-4).
         """
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown PathConfig fields {sorted(unknown)}")
+        check_config_fields(cls, overrides)
         return cls(**{**preset(_PRESETS, scale), **overrides})
 
     @property

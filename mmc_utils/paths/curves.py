@@ -23,6 +23,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_finite_state
+
 __all__ = ["State", "as_state", "check_t", "check_ts", "default_ts", "Path", "BezierPath", "LinearPath",
            "PolygonalChain"]
 
@@ -131,6 +133,8 @@ class Path:
             raise ValueError(f"points must hold at least {self.min_points} states, got {len(points)}")
         states = [as_state(p, f"points[{i}]") for i, p in enumerate(points)]
         check_compatible(states)
+        for i, s in enumerate(states):
+            check_finite_state(f"points[{i}]", s)
         self._points: tuple[State, ...] = tuple(states)
         self.float_keys: tuple[str, ...] = tuple(k for k, v in states[0].items() if v.is_floating_point())
 

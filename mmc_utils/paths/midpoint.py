@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from ..checks import check_finite_state
 from ..models import build_model, model_spec
 from ..runtime import make_generator, pick_device, progress
 from ..train import TrainConfig
@@ -106,6 +107,8 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
     ends = [{k: v.detach().to(dev) for k, v in as_state(s, name).items()} for s, name in ((start, "start"),
                                                                                            (end, "end"))]
     check_compatible([dict(net.state_dict()), *ends], what="models")
+    check_finite_state("start", ends[0])
+    check_finite_state("end", ends[1])
     for m in batchnorm_modules(net).values():  # train mode on batch statistics only
         m.track_running_stats = False
     net.train()
