@@ -261,7 +261,7 @@ MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, width: float | int = 1.0, *,
                 init_seed: int | None = None, **kw: Any) -> _ConvNet:
-    """Build a model by name (on the CPU, in training mode).
+    """Build a model by name (on the CPU, in training mode, weights in channels-last memory format).
 
     Args:
         name: one of ``"small_cnn"``, ``"vgg13"``, ``"resnet18"``.
@@ -284,12 +284,16 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, width: float 
         raise TypeError(f"build_model({name!r}) got unknown keyword arguments {unknown}; "
                         f"accepted: {', '.join(accepted) or 'none'}")
     if init_seed is None:
-        return cls(num_classes=num_classes, in_channels=in_channels, width=width, **kw)
-    if isinstance(init_seed, bool) or not isinstance(init_seed, int) or init_seed < 0:
-        raise ValueError(f"init_seed must be a non-negative int or None, got {init_seed!r}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        return cls(num_classes=num_classes, in_channels=in_channels, width=width, **kw)
+        model = cls(num_classes=num_classes, in_channels=in_channels, width=width, **kw)
+    else:
+        if isinstance(init_seed, bool) or not isinstance(init_seed, int) or init_seed < 0:
+            raise ValueError(f"init_seed must be a non-negative int or None, got {init_seed!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            model = cls(num_classes=num_classes, in_channels=in_channels, width=width, **kw)
+    # Channels-last weights make every convolution run channels-last (inputs may stay NCHW):
+    # about 1.3x faster training and evaluation on the CPU (oneDNN), and the fast layout on CUDA.
+    return model.to(memory_format=torch.channels_last)
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
