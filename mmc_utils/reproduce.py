@@ -24,13 +24,14 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
 
 from . import accel, zoo
-from .finetune import PAPER_TABLE1, accuracies_pct, compare_with_paper, results_table
+from .checks import check_fraction, check_int
+from .finetune import PAPER_TABLE1, accuracies_pct, compare_with_paper, resolve_method, results_table
 from .runtime import pick_device, progress
 from .scales import SCALES, preset, resolve_scale
 
@@ -73,8 +74,17 @@ def table1_runs(ps: Sequence[float], seeds: Sequence[int], *, scale: str | None 
     """
     scale = resolve_scale(scale)
     methods = dict(TABLE1_METHODS if methods is None else methods)
-    if not ps or not seeds:
-        raise ValueError("ps and seeds must be non-empty sequences")
+    for name, values in (("ps", ps), ("seeds", seeds)):  # check the whole grid before training anything
+        if isinstance(values, (str, bytes)) or not (hasattr(values, "__len__") and hasattr(values, "__iter__")):
+            raise TypeError(f"{name} must be a non-empty sequence, got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
+    for i, p in enumerate(ps):
+        check_fraction(f"ps[{i}]", p)
+    for i, seed in enumerate(seeds):
+        check_int(f"seeds[{i}]", seed, minimum=0)
+    for method in methods.values():
+        resolve_method(method)
     out: dict[float, dict[str, list[dict[str, float]]]] = {}
     clock = [time.perf_counter()]
 
@@ -104,6 +114,9 @@ def table1_runs(ps: Sequence[float], seeds: Sequence[int], *, scale: str | None 
 
 def table1_frame(runs: dict[float, dict[str, list[dict[str, float]]]], numeric: bool = False) -> pd.DataFrame:
     """One Table-1-style frame with a ``p`` level in the index (mean ± std over seeds)."""
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"runs must be a mapping p -> {{method: [accuracies]}} (from table1_runs), "
+                        f"got {type(runs).__name__}")
     as_fractions = {p: {m: [{s: v / 100 for s, v in run.items()} for run in seeds] for m, seeds in rows.items()}
                     for p, rows in runs.items()}
     return pd.concat({p: results_table(rows, numeric=numeric) for p, rows in as_fractions.items()},
