@@ -51,6 +51,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from .checks import check_finite_state
 from .models import BasicBlock, ConvBlock
 
 __all__ = [
@@ -237,6 +238,8 @@ def _check_pair(reference: Any, other: Any) -> dict[str, PermGroup]:
         diff = sorted(k for k in set(ref_shapes) | set(oth_shapes) if ref_shapes.get(k) != oth_shapes.get(k))
         raise ValueError(f"other must have the same architecture and shapes as reference; they differ at "
                          f"{diff[:5]}{' ...' if len(diff) > 5 else ''}")
+    check_finite_state("reference", reference)
+    check_finite_state("other", other)
     return groups
 
 
@@ -353,6 +356,9 @@ def activation_correlations(reference: nn.Module, other: nn.Module, data: Any, *
             for b, (x, _y) in enumerate(data.batches(batch_size, shuffle=False)):
                 if b >= num_batches:
                     break
+                if not bool(torch.isfinite(x).all()):
+                    raise ValueError(f"data holds non-finite images (NaN or inf) in batch {b}; "
+                                     "correlations of NaN activations are meaningless")
                 reference(x.to(dev_r))
                 other(x.to(dev_o))
                 ref_acts.clear()

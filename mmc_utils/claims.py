@@ -17,6 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from .checks import check_int
+from .scales import SCALES
 from .store import REPO_ROOT, canonical_json
 
 
@@ -65,6 +70,9 @@ class Claims:
     def __init__(self, notebook: str, scale: str, seed: int, display: bool = True):
         if not notebook or not isinstance(notebook, str) or "/" in notebook:
             raise ValueError(f"notebook must be a file stem such as '01_cue_datasets', got {notebook!r}")
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
+        seed = check_int("seed", seed, minimum=0)
         self.notebook, self.scale, self.seed, self.display = notebook, scale, int(seed), display
         self.records: list[dict[str, Any]] = []
         self.path = claims_dir() / f"{notebook}.json"
@@ -85,6 +93,11 @@ class Claims:
         Raises:
             ClaimFailed: if it does not hold and ``MMC_STRICT_CLAIMS=1``.
         """
+        if not isinstance(claim_id, str) or not claim_id:
+            raise ValueError(f"claim_id must be a non-empty str, got {claim_id!r}")
+        if not isinstance(holds, (bool, np.bool_)) and not (isinstance(holds, torch.Tensor) and holds.dtype == torch.bool
+                                                             and holds.dim() == 0):
+            raise TypeError(f"holds must be a bool (the verdict of a comparison), got {type(holds).__name__} {holds!r}")
         if any(r["id"] == claim_id for r in self.records):
             raise ValueError(f"claim_id {claim_id!r} is already used in {self.notebook}")
         holds = bool(holds)

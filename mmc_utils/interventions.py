@@ -27,7 +27,6 @@ The paper's vocabulary {cite:p}`lubana2023mechanistic`, in code:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -35,6 +34,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .checks import check_tolerance
 from .data import CueSet, derangement
 from .data.rng import derive_generator
 from .paths import Path, barriers, evaluate_path
@@ -78,6 +78,8 @@ class Intervention:
 
 def cue_set(base: CueSet, name: str = "C") -> CueSet:
     """The original data of the interventions: ``base`` with each label's cue on every sample."""
+    if not isinstance(base, CueSet):
+        raise TypeError(f"base must be a CueSet, got {type(base).__name__}")
     return base.with_cue_labels(base.labels, name)
 
 
@@ -151,11 +153,9 @@ def invariance_profile(model: nn.Module, original: CueSet, interventions: Sequen
         ``df.attrs`` holds the original's ``loss`` and ``acc`` and the tolerances.
     """
     ivs = _check_interventions(interventions)
-    for name, v in (("tol", tol), ("loss_tol", loss_tol)):
-        if v is None and name == "loss_tol":
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    check_tolerance("tol", tol)
+    if loss_tol is not None:
+        check_tolerance("loss_tol", loss_tol)
     base = evaluate(model, original, batch_size)
     rows = []
     for iv in ivs:
@@ -230,6 +230,8 @@ def mechanistic_connectivity(model: nn.Module, path: Path, original: CueSet,
         (fraction) and ``connected`` (both barriers within tolerance). ``df.attrs["mechanistic"]``
         is True when every set is connected. With ``return_curves``, ``(barriers, curves)``.
     """
+    check_tolerance("eps_loss", eps_loss)
+    check_tolerance("eps_err", eps_err)
     sets = counterfactual_sets(original, interventions, original_name)
     curves = evaluate_path(model, path, sets, **eval_kwargs)
     b = barriers(curves)

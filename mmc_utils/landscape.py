@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checks import check_config_fields, check_config_int, check_config_real, check_finite_state
 from .paths import Path, fixed_batches, reestimate_bn_, state_fingerprint
 from .paths.curves import StateLike, as_state, check_compatible
 from .runtime import pick_device, progress
@@ -91,6 +92,8 @@ def plane_through(model: nn.Module, theta0: StateLike, theta1: StateLike, theta2
     """
     states = [as_state(s, f"theta{i}") for i, s in enumerate((theta0, theta1, theta2))]
     check_compatible(states, what="plane states")
+    for i, s in enumerate(states):
+        check_finite_state(f"theta{i}", s)
     keys = tuple(name for name, p in model.named_parameters() if p.is_floating_point())
     missing = [k for k in keys if k not in states[0]]
     if missing:
@@ -131,9 +134,15 @@ class LandscapeConfig:
     bn_batch_size: int = 200
     batch_size: int = 500
 
+    def __post_init__(self) -> None:
+        for name, lo in (("grid", 2), ("n_per_set", 1), ("bn_batches", 1), ("bn_batch_size", 2), ("batch_size", 1)):
+            check_config_int(name, getattr(self, name), lo)
+        check_config_real("margin", self.margin, 0.0, np.inf, hi_open=True)
+
     @classmethod
     def for_scale(cls, scale: str | None = None, **overrides: Any) -> "LandscapeConfig":
         """smoke: 3×3 grid, 100 images per set; book: 9×9, 500; paper: 21×21, 2,000 (BN: 20 batches)."""
+        check_config_fields(cls, overrides)
         return cls(**{**preset(_PRESETS, scale), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +174,20 @@ def evaluate_plane(model: nn.Module, plane: Plane, sets: Mapping[str, Any], alph
         ``{"alphas": [A], "betas": [B], "loss/<set>": [B, A], "acc/<set>": [B, A] (fraction)}``
         (rows: b, columns: a, the layout of ``plt.contourf(alphas, betas, z)``).
     """
+    if not isinstance(plane, Plane):
+        raise TypeError(f"plane must be a Plane (see plane_through), got {type(plane).__name__}")
+    if not isinstance(sets, Mapping) or not sets:
+        raise ValueError(f"sets must be a non-empty mapping name -> data set, got {sets!r}")
+    for name, values in (("alphas", alphas), ("betas", betas)):
+        try:
+            arr = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            arr = np.empty(0)
+        if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be a non-empty sequence of finite numbers, got {values!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    check_compatible([dict(model.state_dict()), plane.origin], what="model and plane")
     dev = pick_device(device)
     net = copy.deepcopy(model).to(dev)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
@@ -207,6 +230,8 @@ def load_or_evaluate_plane(model: nn.Module, theta0: StateLike, theta1: StateLik
         ``(plane, grids, meta)``: ``grids`` as in :func:`evaluate_plane` plus ``"points"`` ``[3, 2]``
         (the plane coordinates of the three states); ``meta["cached"]`` tells whether it was loaded.
     """
+    if config is not None and not isinstance(config, LandscapeConfig):
+        raise TypeError(f"config must be a LandscapeConfig or None, got {type(config).__name__}")
     config = config or LandscapeConfig()
     plane = plane_through(model, theta0, theta1, theta2)
     pts = np.array([plane.coords(s)[:2] for s in (theta0, theta1, theta2)])

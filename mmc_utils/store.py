@@ -114,6 +114,10 @@ class Store:
     """
 
     def __init__(self, root: str | Path | None = None, version: str | None = None):
+        if root is not None and not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a str, os.PathLike or None, got {type(root).__name__}")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise TypeError(f"version must be a non-empty str or None, got {version!r}")
         self.root = Path(root) if root is not None else default_cache_dir()
         self.version = version if version is not None else code_version()
 
@@ -139,6 +143,8 @@ class Store:
         """
         if not isinstance(tensors, Mapping) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
             raise TypeError("tensors must be a dict of str -> torch.Tensor")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise TypeError(f"meta must be a JSON-able mapping or None, got {type(meta).__name__}")
         weights, meta_path = self.paths(config)
         cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         digest = _atomic_write(weights, lambda p: save_file(cpu, str(p)))
@@ -225,11 +231,18 @@ def load_or_train(
     Returns:
         ``(tensors, meta)``; ``meta`` gains ``"cached": True`` when it came from disk.
     """
+    if not callable(train_fn):
+        raise TypeError(f"train_fn must be a callable returning (tensors, meta), got {type(train_fn).__name__}")
+    if store is not None and not isinstance(store, Store):
+        raise TypeError(f"store must be a mmc_utils.store.Store or None, got {type(store).__name__}")
     store = store if store is not None else Store()
     hit = store.load(config, device=device)
     if hit is not None:
         tensors, meta = hit
         return tensors, {**meta, "cached": True}
-    tensors, meta = train_fn()
+    result = train_fn()
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"train_fn must return (tensors, meta), got {type(result).__name__}")
+    tensors, meta = result
     store.save(config, tensors, meta)
     return {k: v.to(device) for k, v in tensors.items()}, {**dict(meta), "cached": False}

@@ -36,6 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .checks import check_config_real, check_finite, check_int
 from .paths import LinearPath, barrier, default_ts
 from .runtime import make_generator
 
@@ -120,8 +121,26 @@ class OneHiddenReLU(nn.Module):
         return self.out(torch.relu(self.hidden(x))).squeeze(-1)
 
 
+def _check_xy(X: object, y: object, in_dim: int | None = 2, pm_one: bool = False) -> None:
+    """``X``: finite float ``[N, in_dim]``; ``y``: ``[N]`` (``pm_one``: values in {-1, +1})."""
+    shape = tuple(X.shape) if isinstance(X, Tensor) else type(X).__name__
+    if not isinstance(X, Tensor) or not X.is_floating_point() or X.dim() != 2 or (in_dim and X.shape[1] != in_dim):
+        raise ValueError(f"X must have shape [N, {in_dim or 'D'}] (a float tensor), got {shape}")
+    check_finite("X", X)
+    if not isinstance(y, Tensor) or tuple(y.shape) != (X.shape[0],):
+        raise ValueError(f"y must have shape [{X.shape[0]}] (one target per row of X), got "
+                         f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}")
+    if pm_one and not bool(((y == 1) | (y == -1)).all()):
+        raise ValueError(f"y values must be -1 or +1, got {sorted(set(y.tolist()))[:5]}")
+
+
+def _in_dim(model: nn.Module) -> int | None:
+    return model.hidden.in_features if isinstance(model, OneHiddenReLU) else None
+
+
 def toy_loss(model: nn.Module, X: Tensor, y: Tensor, state: dict | None = None) -> float:
     """Mean squared error of ``model`` (or of ``state`` run through it) against the targets ``y``."""
+    _check_xy(X, y, _in_dim(model))
     with torch.no_grad():
         out = model(X) if state is None else functional_call(model, state, (X,))
         return float(((out - y.float()) ** 2).mean())
@@ -129,6 +148,7 @@ def toy_loss(model: nn.Module, X: Tensor, y: Tensor, state: dict | None = None) 
 
 def toy_accuracy(model: nn.Module, X: Tensor, y: Tensor) -> float:
     """Fraction of points with ``sign(f(x)) == y``."""
+    _check_xy(X, y, _in_dim(model))
     with torch.no_grad():
         return float((torch.where(model(X) > 0, 1, -1) == y).float().mean())
 
@@ -140,6 +160,10 @@ def train_toy(X: Tensor, y: Tensor, width: int = 32, seed: int = 0, steps: int =
     A few thousand steps drive the loss to ~1e-4 or below on a few hundred points (an
     interpolating minimum, up to optimisation precision).
     """
+    _check_xy(X, y, 2, pm_one=True)
+    check_int("width", width, minimum=1)
+    check_int("steps", steps, minimum=1)
+    check_config_real("lr", lr, 0.0, float("inf"), lo_open=True, hi_open=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and it leaves the other cores free
     try:

@@ -15,6 +15,7 @@ from torch import nn
 if TYPE_CHECKING:
     import pandas as pd
 
+from .checks import check_int
 from .data import CueData, CueDataConfig, build_data
 from .store import canonical_json
 from .scales import preset, resolve_scale
@@ -41,6 +42,8 @@ _DATA_CACHE: dict[str, CueData] = {}
 
 def load_data(config: CueDataConfig, device: str | torch.device = "cpu") -> CueData:
     """Build (once per process, at most 8 kept) the data of ``config`` on ``device``."""
+    if not isinstance(config, CueDataConfig):
+        raise TypeError(f"config must be a CueDataConfig (see data_config), got {type(config).__name__}")
     key = canonical_json({"config": config.to_dict(), "data_dir": config.data_dir, "device": str(torch.device(device))})
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) >= 8:
@@ -51,6 +54,8 @@ def load_data(config: CueDataConfig, device: str | torch.device = "cpu") -> CueD
 
 def model_spec(scale: str | None, num_classes: int, in_channels: int = 3) -> dict[str, Any]:
     """Build arguments (for :func:`mmc_utils.models.build_model`) of the scale's network."""
+    check_int("num_classes", num_classes, minimum=1)
+    check_int("in_channels", in_channels, minimum=1)
     return {**preset(_MODEL, scale), "num_classes": num_classes, "in_channels": in_channels}
 
 
@@ -129,9 +134,10 @@ def finetuned(source: nn.Module, method: str, config: CueDataConfig, *, seed: in
     CBFT methods also get the cue-training set. ``overrides`` change fields of the scale's
     :class:`~mmc_utils.finetune.FinetuneConfig` (e.g. ``barrier_target=0.5``).
     """
-    from .finetune import FinetuneConfig, load_or_finetune
+    from .finetune import FinetuneConfig, load_or_finetune, resolve_method
     from .paths import state_fingerprint
 
+    resolve_method(method)  # an unknown method fails before any data is built
     data = load_data(config, device)
     ft_cfg = FinetuneConfig.for_scale(resolve_scale(scale), method, **overrides)
     key = {"source": state_fingerprint(source), "data": config.to_dict()}

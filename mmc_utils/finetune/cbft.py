@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..checks import check_finite_data, check_int
 from ..data.rng import derive_generator
 from ..runtime import make_generator, progress
 from .config import FinetuneConfig
@@ -41,6 +42,10 @@ __all__ = ["invariance_loss", "barrier_loss", "draw_t", "cbft_path", "run_cbft"]
 def _full(x: Tensor) -> Tensor:
     """``x`` in at least float32 (autocast may produce bf16/fp16; float64 stays float64)."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _describe(x: Any) -> str:
+    return f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
 
 
 def invariance_loss(z_clean: Tensor, y_clean: Tensor, z_cue: Tensor, y_cue: Tensor, num_classes: int) -> Tensor:
@@ -54,6 +59,18 @@ def invariance_loss(z_clean: Tensor, y_clean: Tensor, z_cue: Tensor, y_cue: Tens
     Returns:
         A 0-d tensor (0 when no class is present in both batches); not yet divided by K.
     """
+    check_int("num_classes", num_classes, minimum=1)
+    if not isinstance(z_clean, Tensor) or not z_clean.is_floating_point() or z_clean.dim() != 2:
+        raise ValueError(f"z_clean must be a floating tensor of shape [B, D], got {_describe(z_clean)}")
+    d = z_clean.shape[1]
+    if not isinstance(z_cue, Tensor) or not z_cue.is_floating_point() or z_cue.dim() != 2 or z_cue.shape[1] != d:
+        raise ValueError(f"z_cue must be a floating tensor of shape [B', {d}] (z_clean's feature size), "
+                         f"got {_describe(z_cue)}")
+    for name, y, z in (("y_clean", y_clean, z_clean), ("y_cue", y_cue, z_cue)):
+        if not isinstance(y, Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (z.shape[0],):
+            raise ValueError(f"{name} must be an int64 tensor of shape [{z.shape[0]}] (one label per row of the "
+                             f"features), got {_describe(y)}")
+
     def class_means(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         onehot = F.one_hot(y, num_classes).to(z.dtype)              # [B, K]
         counts = onehot.sum(0)                                       # [K]
@@ -197,6 +214,9 @@ def run_cbft(model: nn.Module, reference: nn.Module, clean: Any, cue: Any, cfg: 
         history["lr"].append(optimizer.param_groups[0]["lr"])
         history["seconds"].append(time.perf_counter() - t0)
         if not math.isfinite(history["loss"][-1]):
+            check_finite_data("clean", clean, cfg.batch_size)  # NaN/inf images: an error, not a warning
+            if cue is not None:
+                check_finite_data("cue", cue, cfg.batch_size)
             warnings.warn(f"{desc}: non-finite loss in epoch {epoch + 1}", stacklevel=2)
     history["steps"], history["iterations"] = step, it
     return history

@@ -16,6 +16,7 @@ import dataclasses
 import math
 from typing import Any
 
+from ..checks import check_choice, check_config_fields, check_config_int, check_config_real
 from ..scales import preset
 from ..train import TrainConfig
 
@@ -95,31 +96,22 @@ class FinetuneConfig:
     t_clip: float = 0.5
 
     def __post_init__(self) -> None:
-        def check(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_real(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
         for name in ("epochs", "batch_size", "llr_epochs", "llr_batch_size"):
-            check(name, is_int(getattr(self, name)) and getattr(self, name) >= 1, "a positive int")
+            check_config_int(name, getattr(self, name), 1)
         for name in ("cosine_start_epoch", "warmup_epochs"):
-            check(name, is_int(getattr(self, name)) and getattr(self, name) >= 0, "a non-negative int")
+            check_config_int(name, getattr(self, name), 0)
         for name in ("lr", "llr_lr"):
-            check(name, is_real(getattr(self, name)) and getattr(self, name) > 0, "a positive number")
+            check_config_real(name, getattr(self, name), 0.0, math.inf, lo_open=True, hi_open=True)
         for name in ("momentum", "llr_momentum"):
-            check(name, is_real(getattr(self, name)) and 0 <= getattr(self, name) < 1, "a number in [0, 1)")
+            check_config_real(name, getattr(self, name), 0.0, 1.0, hi_open=True)
         for name in ("weight_decay", "llr_weight_decay", "barrier_weight", "invariance_weight", "t_scale",
                      "t_clip"):
-            check(name, is_real(getattr(self, name)) and getattr(self, name) >= 0, "a non-negative number")
-        check("barrier_target", is_real(self.barrier_target), "a finite number")
-        check("single_step", isinstance(self.single_step, bool), "a bool")
-        check("t_dist", self.t_dist in T_DISTS, f"one of {', '.join(T_DISTS)}")
-        check("t_mean", is_real(self.t_mean) and 0 <= self.t_mean <= 1, "a number in [0, 1]")
+            check_config_real(name, getattr(self, name), 0.0, math.inf, hi_open=True)
+        check_config_real("barrier_target", self.barrier_target)
+        if not isinstance(self.single_step, bool):
+            raise ValueError(f"single_step must be a bool, got {self.single_step!r}")
+        check_choice("t_dist", self.t_dist, T_DISTS)
+        check_config_real("t_mean", self.t_mean, 0.0, 1.0)
         lo, hi = self.t_mean - self.t_scale * self.t_clip, self.t_mean + self.t_scale * self.t_clip
         if self.t_dist != "fixed" and not (0 <= lo and hi <= 1):
             raise ValueError(f"t_mean ± t_scale·t_clip must lie in [0, 1], got [{lo}, {hi}]")
@@ -140,9 +132,7 @@ class FinetuneConfig:
             ValueError: unknown scale or method; TypeError: an override that is not a field.
         """
         canonical, alias_lr = resolve_method(method)
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown FinetuneConfig fields {sorted(unknown)}")
+        check_config_fields(cls, overrides)
         base = dict(preset(_PRESETS, scale))
         if canonical.startswith("cbft"):
             base.update(preset(_CBFT, scale))

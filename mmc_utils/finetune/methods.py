@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_finite_state, check_num_classes
 from ..runtime import pick_device
 from ..train import _check_data, eval_mode, train_model
 from .cbft import run_cbft
@@ -56,16 +57,6 @@ def _check_model(model: Any) -> int:
         raise TypeError(f"model must be an mmc_utils.models network with .features() and a linear .head, "
                         f"got {type(model).__name__}")
     return model.head.out_features
-
-
-def _check_classes(data: Any, num_classes: int, name: str) -> None:
-    k = getattr(data, "num_classes", None)
-    if k is None and isinstance(getattr(data, "labels", None), Tensor) and len(data):
-        top = int(data.labels.max()) + 1
-        k = top if top > num_classes else None
-    if k is not None and k != num_classes:
-        raise ValueError(f"{name} has {k} classes but the model's head has {num_classes} outputs; "
-                         f"{name} and model must have the same number of classes")
 
 
 def resolve_config(method: str, config: FinetuneConfig | None) -> FinetuneConfig:
@@ -151,16 +142,17 @@ def finetune(model: nn.Module, method: str, clean: Any, cue: Any = None, config:
     """
     canonical, _ = resolve_method(method)
     num_classes = _check_model(model)
+    check_finite_state("model", model)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     _check_data(clean, "clean")
-    _check_classes(clean, num_classes, "clean")
+    check_num_classes("clean", clean, num_classes)
     if canonical.startswith("cbft"):
         if cue is None:
             raise ValueError(f"cue must be given for method {method!r}: CBFT needs cue-training data "
                              "(batches of cued images with labels), e.g. data.train")
         _check_data(cue, "cue")
-        _check_classes(cue, num_classes, "cue")
+        check_num_classes("cue", cue, num_classes)
     cfg = resolve_config(method, config)
     dev = pick_device(device)
     desc = desc or method
