@@ -131,7 +131,8 @@ def report(results: Results) -> tuple[str, bool]:
         "# Claims by seed", "",
         f"Every claim of the book at `book` scale for seeds {', '.join(map(str, sorted(results)))}, written by "
         f"`make claims` (`python -m mmc_utils.seedcheck`) on {_dt.date.today().isoformat()}: "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}.",
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}"
+        f" ({os.environ.get('OMP_NUM_THREADS') or os.cpu_count()} torch threads per chapter).",
         "Each cell shows whether the claim held and the first three numbers it was judged on. "
         f"**{held} of {n} claims hold for every seed.**", "",
         "Execution time per seed (minutes, with the models of earlier seeds in the cache): "
