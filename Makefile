@@ -42,7 +42,7 @@ bench: venv
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 ## make paper: the whole Table 1 grid at paper scale (VGG-13, 32x32, 100 epochs; p 0.6-0.9 x 3 seeds) on
-## one CUDA GPU; refuses to run without one. Estimated 13 min on an H100 (benchmarks/RESULTS.md); an
+## one CUDA GPU; refuses to run without one. Estimated 14 min on an H100 (benchmarks/RESULTS.md); an
 ## interrupted run resumes from the checkpoint cache. PAPER_ARGS="--compile reduce-overhead" etc. pass through.
 .PHONY: paper paper-bench
 paper: venv

@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                             "ratio_ge_10": results["ratio"] >= GOAL_RATIO}
         print(f"best fast variant: {best}; speed-up over the reference {results['ratio']:.1f}x (goal >= "
               f"{GOAL_RATIO:.0f}x); {results['s_per_50k_images']:.3f} s per 50,000 images (goal <= {GOAL_EPOCH_S} s "
-              f"on an H100); peak memory {results['peak_bytes']} bytes")
+              f"on an H100); peak GPU memory {results['peak_bytes'] if results['peak_bytes'] is not None else 'n/a'} bytes")
     results["host_syncs_one_epoch"] = count_host_syncs(args, data, device)
     if results["host_syncs_one_epoch"] is not None:
         print(f"host-device synchronisations in one eager epoch: {results['host_syncs_one_epoch']['syncs']} "

@@ -12,7 +12,7 @@ It prints one line per evaluated model, then our table beside the paper's, and s
 accuracy to ``--out`` (JSON, or tidy CSV when the name ends in ``.csv``). An interrupted run
 resumes: the models already trained are loaded from the checkpoint store. At paper scale the
 grid (4 cue proportions x 3 seeds: 12 θ_C of 100 epochs on 47,500 images, 60 fine-tunings on
-2,500) is estimated at about 13 minutes on an H100 if an epoch takes 0.5 s
+2,500) is estimated at about 14 minutes on an H100 if an epoch takes 0.5 s
 (``benchmarks/RESULTS.md`` shows the arithmetic).
 """
 from __future__ import annotations
