@@ -36,8 +36,11 @@ class PerSampleBoxDataset(Dataset):
     def __init__(self, cue_set: CueSet, pil: bool = False) -> None:
         if not isinstance(cue_set.cue, BoxCue):
             raise TypeError("the baseline implements the box cue only")
-        self.labels, self.cue_labels = cue_set.labels.cpu(), cue_set.cue_labels.cpu()
-        self.cue, self.pil = cue_set.cue, pil
+        self.labels, self.cue_labels, self.pil = cue_set.labels.cpu(), cue_set.cue_labels.cpu(), pil
+        # per class: (row slice, column slice) and colour [3, 1, 1] of its box (CPU only: workers are forked)
+        cue = cue_set.cue
+        self.boxes = {c: (cue.box_slices(c), cue.colours[c][:, None, None].clone())
+                      for c in range(cue.num_classes) if cue.box_slices(c) is not None}
         images = cue_set.images.cpu()
         if pil:
             from torchvision import transforms
@@ -59,11 +62,9 @@ class PerSampleBoxDataset(Dataset):
             img = self.transform(Image.fromarray(self.images[i]))
         else:
             img = self.images[i].clone()
-        c = int(self.cue_labels[i])
-        if c >= 0:
-            where = self.cue.box_slices(c)
-            if where is not None:
-                img[(slice(None), *where)] = self.cue.colours[c][:, None, None]
+        box = self.boxes.get(int(self.cue_labels[i]))  # cue label -1 (no cue) or a class without a box: None
+        if box is not None:
+            img[(slice(None), *box[0])] = box[1]
         return img, self.labels[i]
 
 

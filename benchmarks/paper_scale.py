@@ -131,11 +131,12 @@ def run_fast(args: argparse.Namespace, data: CueData, variant: str, device: torc
     timed = hist["seconds"][1:]
     best = min(timed)
     n = len(data.train) if not cfg.drop_last else cfg.steps_per_epoch(len(data.train)) * cfg.batch_size
-    fell_back = any("eagerly" in str(w.message) for w in caught)
+    messages = list(dict.fromkeys(str(w.message)[:300] for w in caught))  # e.g. recompilations, fallbacks
     return {"images": n, "s_per_epoch": best, "images_per_s": n / best, "warmup_s": hist["seconds"][0],
             "epochs_s": timed, "loss": hist["loss"][-1], "peak_bytes": accel.peak_memory_bytes(device),
             "amp": cfg.amp and device.type == "cuda", "channels_last": cfg.channels_last and device.type == "cuda",
-            "compile": cfg.compile, "fell_back_to_eager": fell_back}
+            "compile": cfg.compile, "fell_back_to_eager": any("eagerly" in m for m in messages),
+            "warnings": messages[:8]}
 
 
 def count_host_syncs(args: argparse.Namespace, data: CueData, device: torch.device) -> dict[str, int] | None:
@@ -157,6 +158,8 @@ def count_host_syncs(args: argparse.Namespace, data: CueData, device: torch.devi
 
 
 def _free(device: torch.device) -> None:
+    """Drop the previous variant's compiled graphs and cached GPU memory, so variants start equal."""
+    torch.compiler.reset()
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -212,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             peak = "" if r["peak_bytes"] is None else f", peak {r['peak_bytes']:,} bytes"
             print(f"{'fast, ' + variant:>28}: {r['images_per_s']:12,.0f} images/s  {r['s_per_epoch']:8.3f} s/epoch  "
                   f"(warm-up epoch {r['warmup_s']:.2f} s{peak}"
-                  + (", compiled model failed: ran eagerly" if r["fell_back_to_eager"] else "") + ")")
+                  + (", compiled model failed: ran eagerly" if r["fell_back_to_eager"] else "")
+                  + (f", {len(r['warnings'])} distinct warnings (see --json)" if r["warnings"] else "") + ")")
         results["fast"][variant] = r
         _free(device)
     ok = {v: r for v, r in results["fast"].items() if "error" not in r}
