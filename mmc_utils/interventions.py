@@ -35,8 +35,7 @@ import torch
 from torch import nn
 
 from .checks import check_tolerance
-from .data import CueSet, derangement
-from .data.rng import derive_generator
+from .data import CueSet
 from .paths import Path, barriers, evaluate_path
 from .train import evaluate
 
@@ -89,18 +88,14 @@ def randomise_cue(seed: int = 0) -> Intervention:
     With the data seed, the draw is the one of :meth:`~mmc_utils.data.CueData.eval_sets`.
     """
     def fn(base: CueSet) -> CueSet:
-        cl = torch.randint(0, base.num_classes, (len(base),), generator=derive_generator(seed, "eval", "RC"))
-        return base.with_cue_labels(cl.to(base.device), "RC")
+        return base.with_random_cues(seed, "RC")
     return Intervention("RC", "randomise the cue: its class drawn independently of the label", fn)
 
 
 def randomise_image(seed: int = 0) -> Intervention:
     """RI: every sample's natural image replaced by another sample's (a seeded derangement), cue kept."""
     def fn(base: CueSet) -> CueSet:
-        if len(base) < 2:
-            raise ValueError("randomising the image needs at least two samples")
-        src = derangement(len(base), derive_generator(seed, "eval", "RI")).to(base.device)
-        return CueSet(base.images[src], base.labels, base.cue_labels, base.cue, base.ids[src], "RI")
+        return base.with_images_deranged(seed, "RI")
     return Intervention("RI", "randomise the image: another sample's natural image, the cue kept", fn)
 
 

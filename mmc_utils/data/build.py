@@ -22,7 +22,7 @@ from .config import CueDataConfig
 from .cues import Cue, make_cue
 from .rng import derive_generator
 from .sets import CueSet
-from .splits import derangement, first_fraction_per_class, stratified_split
+from .splits import first_fraction_per_class, stratified_split
 
 EVAL_SETS: tuple[str, ...] = ("NC", "C", "RC", "RI")
 EVAL_SET_DESCRIPTIONS: dict[str, str] = {
@@ -80,15 +80,13 @@ class CueData:
         images (RI holds a permuted copy) and are built once, then cached.
         """
         if self._eval is None:
-            t, seed, k = self.test, self.config.seed, self.num_classes
-            none = torch.full_like(t.labels, -1)
-            rc = torch.randint(0, k, (len(t),), generator=derive_generator(seed, "eval", "RC")).to(t.device)
-            src = derangement(len(t), derive_generator(seed, "eval", "RI")).to(t.device)
+            t, seed = self.test, self.config.seed
+            cued = t.with_cue_labels(t.labels, "C")
             self._eval = {
-                "NC": t.with_cue_labels(none, "NC"),
-                "C": t.with_cue_labels(t.labels, "C"),
-                "RC": t.with_cue_labels(rc, "RC"),
-                "RI": CueSet(t.images[src], t.labels, t.labels, self.cue, t.ids[src], "RI"),
+                "NC": t.with_cue_labels(torch.full_like(t.labels, -1), "NC"),
+                "C": cued,
+                "RC": t.with_random_cues(seed, "RC"),
+                "RI": cued.with_images_deranged(seed, "RI"),
             }
         return dict(self._eval)
 

@@ -15,6 +15,8 @@ from torch import Tensor
 from ..runtime import make_generator
 from ..checks import check_images, check_int, check_labels
 from .cues import Cue
+from .rng import derive_generator
+from .splits import derangement
 
 
 class CueSet:
@@ -82,6 +84,26 @@ class CueSet:
         """The same images and labels with other cue labels (int64 ``[N]``, -1 = none); no copy of images."""
         return CueSet(self.images, self.labels, cue_labels.to(self.device), self.cue, self.ids,
                       self.name if name is None else name)
+
+    def with_random_cues(self, seed: int, name: str = "RC") -> "CueSet":
+        """RC: every sample's cue class drawn uniformly at random, independent of the label.
+
+        The draw comes from ``derive_generator(seed, "eval", "RC")``: with the data seed it is
+        the RC set of :meth:`~mmc_utils.data.CueData.eval_sets`.
+        """
+        cl = torch.randint(0, self.num_classes, (len(self),), generator=derive_generator(seed, "eval", "RC"))
+        return self.with_cue_labels(cl, name)
+
+    def with_images_deranged(self, seed: int, name: str = "RI") -> "CueSet":
+        """RI: every sample's image replaced by another sample's (a seeded derangement), labels and cues kept.
+
+        The derangement comes from ``derive_generator(seed, "eval", "RI")``: with the data seed and
+        the label's cue on every sample it is the RI set of :meth:`~mmc_utils.data.CueData.eval_sets`.
+        """
+        if len(self) < 2:
+            raise ValueError(f"randomising the image needs at least two samples, got {len(self)}")
+        src = derangement(len(self), derive_generator(seed, "eval", "RI")).to(self.device)
+        return CueSet(self.images[src], self.labels, self.cue_labels, self.cue, self.ids[src], name)
 
     def subset(self, idx: Tensor | slice | list[int], name: str | None = None) -> "CueSet":
         """The samples selected by ``idx`` (int64 indices, bool mask ``[N]`` or slice), in that order."""
