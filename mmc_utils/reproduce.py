@@ -132,6 +132,19 @@ def table1_beside_paper(runs: dict[float, dict[str, list[dict[str, float]]]]) ->
 
 
 # ----------------------------------------------------------------------------- command line
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return int(text)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m mmc_utils.reproduce",
                                  description="The Table 1 grid: θ_C per (p, seed), FT small/medium, LLR, LP-FT, "
@@ -139,8 +152,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--scale", choices=SCALES, help="default: MMC_SCALE or book; paper needs CUDA")
     ap.add_argument("--out", help="results file, .json (default) or .csv; default _build/table1_<scale>.json")
     ap.add_argument("--device", default="auto", help="auto (default), cuda, cpu, ...")
-    ap.add_argument("--ps", help="comma-separated cue proportions (default: the scale's grid)")
-    ap.add_argument("--seeds", type=int, help="number of seeds, 0, 1, ... (default: the scale's grid)")
+    ap.add_argument("--ps", type=_floats, help="comma-separated cue proportions (default: the scale's grid)")
+    ap.add_argument("--seeds", type=_positive, help="number of seeds, 0, 1, ... (default: the scale's grid)")
     ap.add_argument("--compile", choices=accel.COMPILE_MODES, help="torch.compile θ_C's training (CUDA)")
     return ap.parse_args(argv)
 
@@ -172,8 +185,19 @@ def _save(path: Path, records: list[dict[str, Any]], info: dict[str, Any],
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the Table 1 grid from the command line (see the module docstring); returns the exit status."""
     args = _parse(argv)
+    previous = os.environ.get("MMC_SCALE")
     if args.scale is not None:  # the command line wins over MMC_SCALE, for every module of the run
         os.environ["MMC_SCALE"] = args.scale
+    try:
+        return _run(args)
+    finally:
+        if previous is None:
+            os.environ.pop("MMC_SCALE", None)
+        else:
+            os.environ["MMC_SCALE"] = previous
+
+
+def _run(args: argparse.Namespace) -> int:
     scale = resolve_scale(args.scale)
     try:
         device = accel.require_cuda(f"--scale {scale}", args.device) if scale == "paper" else pick_device(args.device)
@@ -185,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if device.type == "cuda":
         accel.configure_cuda(benchmark=True)
     grid = table1_grid(scale)
-    ps = tuple(float(p) for p in args.ps.split(",")) if args.ps else grid["ps"]
+    ps = args.ps or grid["ps"]
     seeds = list(range(args.seeds if args.seeds is not None else grid["num_seeds"]))
     out = Path(args.out or f"_build/table1_{scale}.json")
     total = len(ps) * len(seeds) * (1 + len(TABLE1_METHODS))
