@@ -43,8 +43,6 @@ TABLE1_GRID: dict[str, dict[str, Any]] = {
     "book": {"ps": (0.6, 0.9), "num_seeds": 1},
     "paper": {"ps": (0.6, 0.7, 0.8, 0.9), "num_seeds": 3},
 }
-# Our Table 1 rows -> the paper's row labels (rows with equal names match by themselves).
-TABLE1_PAPER_ROWS: dict[str, str] = {"FT small": "FT (small lr)", "FT medium": "FT (medium lr)"}
 
 
 def table1_grid(scale: str | None = None) -> dict[str, Any]:
@@ -125,10 +123,10 @@ def table1_frame(runs: dict[float, dict[str, list[dict[str, float]]]], numeric: 
 
 def table1_beside_paper(runs: dict[float, dict[str, list[dict[str, float]]]]) -> dict[float, pd.DataFrame]:
     """Our table beside the paper's (:func:`mmc_utils.finetune.compare_with_paper`) for every ``p`` of
-    ``runs`` that the paper reports (0.6 and 0.9); rows matched through :data:`TABLE1_PAPER_ROWS`."""
+    ``runs`` that the paper reports (0.6 and 0.9); rows matched through
+    :data:`mmc_utils.finetune.PAPER_ROW_NAMES`."""
     ours = table1_frame(runs)
-    names = {**{m: m for m in TABLE1_METHODS}, **TABLE1_PAPER_ROWS}
-    return {p: compare_with_paper(ours.loc[p], p=p, names=names) for p in runs if p in PAPER_TABLE1["results"]}
+    return {p: compare_with_paper(ours.loc[p], p=p) for p in runs if p in PAPER_TABLE1["results"]}
 
 
 # ----------------------------------------------------------------------------- command line

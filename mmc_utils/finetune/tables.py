@@ -34,7 +34,9 @@ PAPER_TABLE1: dict[str, Any] = {
 }
 # Our method names -> the paper's row labels (used by compare_with_paper).
 PAPER_ROW_NAMES: dict[str, str] = {"ft_small": "FT (small lr)", "ft_medium": "FT (medium lr)", "llr": "LLR",
-                                   "lpft": "LP-FT", "cbft": "CBFT", "scratch": "from scratch"}
+                                   "lpft": "LP-FT", "cbft": "CBFT", "scratch": "from scratch",
+                                   # the row names the chapters and Table 1 display
+                                   "FT small": "FT (small lr)", "FT medium": "FT (medium lr)"}
 
 
 def accuracies_pct(item: Any, sets: Mapping[str, Any] | None = None) -> dict[str, float]:
