@@ -152,3 +152,62 @@ def test_no_pickle_anywhere_in_the_package():
 def test_code_version_can_be_pinned(monkeypatch):
     monkeypatch.setenv("MMC_CODE_VERSION", "pinned-1")
     assert st.code_version() == "pinned-1" and st.Store("/nonexistent").version == "pinned-1"
+
+
+# A real writer process killed with SIGKILL at a chosen point of Store.save (no simulation of
+# the files it leaves: the kill happens inside the real code path).
+_KILLED_WRITER = """
+import os, signal, sys, torch
+from mmc_utils import store as st
+root, where = sys.argv[1], sys.argv[2]
+real = {"fsync": os.fsync, "replace": os.replace}
+count = {"fsync": 0, "replace": 0}
+def hook(name, nth):
+    def wrapped(*args):
+        count[name] += 1
+        if (name, count[name]) == (where.split(":")[0], int(where.split(":")[1])):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real[name](*args)
+    return wrapped
+os.fsync, os.replace = hook("fsync", 0), hook("replace", 0)
+st.Store(root, version="test-1").save({"k": "killed"}, {"w": torch.randn(512, 512, generator=torch.Generator().manual_seed(int(sys.argv[3])))})
+"""
+
+
+@pytest.mark.parametrize("where, expect", [
+    ("fsync:1", None),                # weights half-way: only a temporary file exists
+    ("replace:2", "metadata missing"),  # weights in place, metadata never renamed
+])
+def test_writer_killed_midway_is_detected_and_rebuilt(tmp_path, where, expect):
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path), where, "0"], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    s = st.Store(tmp_path, version="test-1")
+    cfg = {"k": "killed"}
+    if expect is None:
+        assert s.load(cfg) is None  # nothing but a stray temporary file: no entry
+    else:
+        with pytest.warns(st.StoreWarning, match=expect) as rec:
+            assert s.load(cfg) is None
+        assert len(rec) == 1 and "\n" not in str(rec[0].message)  # reported in one line
+    tensors, info = st.load_or_train(cfg, lambda: (_tensors(), {}), store=s)
+    assert info["cached"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again, info = st.load_or_train(cfg, lambda: pytest.fail("must not retrain"), store=s)
+    assert info["cached"] is True and torch.equal(again["w"], _tensors()["w"])
+
+
+def test_rewrite_killed_between_weights_and_metadata_is_detected(tmp_path):
+    """A valid entry overwritten by a writer killed after its new weights landed: checksum mismatch."""
+    import subprocess
+    import sys
+
+    cfg = {"k": "killed"}
+    st.Store(tmp_path, version="test-1").save(cfg, {"w": torch.zeros(512, 512)})
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path), "replace:2", "1"], timeout=120)
+    with pytest.warns(st.StoreWarning, match="checksum"):
+        assert st.Store(tmp_path, version="test-1").load(cfg) is None
