@@ -30,7 +30,8 @@ from . import __version__
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 # Modules whose code cannot change a stored result; editing them keeps the cache valid.
-_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "booktools.py", "store.py", "chapter.py"}
+_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "booktools.py", "store.py", "chapter.py",
+                 "browser_check.py", "seedcheck.py"}
 
 Tensors = dict[str, torch.Tensor]
 
