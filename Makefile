@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian's Chromium, for the browser check of the built book (installed when missing).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: book test unit notebooks html lab bench claims clean venv
+.PHONY: book test unit notebooks html lab bench claims clean venv browser
 
 venv: $(STAMP)
 
@@ -17,17 +20,28 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
 ## make book: create the environment, execute every chapter once, build _build/html.
 book: venv
 	$(PY) -m mmc_utils.booktools execute
 	$(PY) -m mmc_utils.booktools build
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
-## make test: unit tests, every chapter through papermill with claims enforced, strict HTML build.
-test: venv
+## make test: unit tests, every chapter through papermill with claims enforced, strict HTML build,
+## every page checked in headless Chromium.
+test: venv $(CHROMIUM)
 	MMC_STRICT_CLAIMS=1 $(PY) -m pytest -q --durations=8 tests
 	$(PY) -m mmc_utils.booktools build --strict
+	$(MAKE) --no-print-directory browser
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
+
+## make browser: open every page of _build/html in headless Chromium (images, links, console);
+## full-page screenshots go to _build/screenshots.
+browser: venv $(CHROMIUM)
+	$(PY) -m mmc_utils.browser_check _build/html --screenshots _build/screenshots
 
 ## make unit: the unit tests only (no chapters).
 unit: venv
