@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed
 # Debian's Chromium, for the browser check of the built book (installed when missing).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# The ipywidgets JavaScript the pages load (see nb_ipywidgets_js in _config.yml), from the
+# npm registry at pinned versions into the staged book's html_static_path (git-ignored).
+WIDGETS_JS := _build/executed/_widgets_js/widgets
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+REQUIREJS := requirejs@2.3.8
 
-.PHONY: book test unit notebooks html lab bench claims clean venv browser
+.PHONY: book test unit notebooks html lab bench claims clean venv browser widgets-js
 
 venv: $(STAMP)
 
@@ -24,15 +29,26 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+widgets-js: $(WIDGETS_JS)/embed-amd.js
+
+$(WIDGETS_JS)/embed-amd.js:
+	rm -rf $(WIDGETS_JS) _build/npm && mkdir -p $(WIDGETS_JS) _build/npm
+	cd _build/npm && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) >/dev/null
+	tar -xzf _build/npm/requirejs-*.tgz -C $(WIDGETS_JS) --strip-components=1 package/require.js
+	tar -xzf _build/npm/jupyter-widgets-html-manager-*.tgz -C $(WIDGETS_JS) --strip-components=2 --wildcards \
+		package/dist/embed-amd.js package/dist/embed.js.LICENSE.txt 'package/dist/*.woff*' \
+		'package/dist/*.ttf' 'package/dist/*.eot' 'package/dist/*.svg'
+	rm -rf _build/npm
+
 ## make book: create the environment, execute every chapter once, build _build/html.
-book: venv
+book: venv widgets-js
 	$(PY) -m mmc_utils.booktools execute
 	$(PY) -m mmc_utils.booktools build
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
 ## make test: unit tests, every chapter through papermill with claims enforced, strict HTML build,
 ## every page checked in headless Chromium.
-test: venv $(CHROMIUM)
+test: venv $(CHROMIUM) widgets-js
 	MMC_STRICT_CLAIMS=1 $(PY) -m pytest -q --durations=8 tests
 	$(PY) -m mmc_utils.booktools build --strict
 	$(MAKE) --no-print-directory browser
@@ -42,11 +58,6 @@ test: venv $(CHROMIUM)
 ## full-page screenshots go to _build/screenshots.
 browser: venv $(CHROMIUM)
 	$(PY) -m mmc_utils.browser_check _build/html --screenshots _build/screenshots
-
-## make claims: every chapter at book scale for seeds 0-3; prints each claim per seed and
-## records the table in tests/claims_by_seed.md (fails if any claim fails for any seed).
-claims: venv
-	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
 
 ## make unit: the unit tests only (no chapters).
 unit: venv
