@@ -59,6 +59,11 @@ test: venv $(CHROMIUM) widgets-js
 browser: venv $(CHROMIUM)
 	$(PY) -m mmc_utils.browser_check _build/html --screenshots _build/screenshots
 
+## make claims: every chapter at book scale for seeds 0-3; prints each claim per seed and
+## records the table in tests/claims_by_seed.md (fails if any claim fails for any seed).
+claims: venv
+	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
+
 ## make unit: the unit tests only (no chapters).
 unit: venv
 	$(PY) -m pytest -q tests -m "not notebooks"
