@@ -13,11 +13,13 @@ browser). Command line::
 
     python -m mmc_utils.browser_check [HTML_DIR] [--screenshots DIR]
 
-It prints one line per page and a summary, and exits 1 if any page fails.
+It prints one line per page and a summary, and exits 1 if any page fails (or the run hangs
+past ``--timeout``), 2 if there is no site to check.
 """
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
 import http.server
 import sys
@@ -78,13 +80,14 @@ class PageResult:
 
 
 class _Refs(HTMLParser):
-    """Collects every ``href``/``src`` value, every ``id``, and the widget views of a page."""
+    """Collects every ``href``/``src`` (and refresh) URL, every ``id``, and the widget views."""
 
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[str] = []
         self.ids: set[str] = set()
         self.widget_views = 0
+        self.redirect = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -94,6 +97,9 @@ class _Refs(HTMLParser):
                 self.ids.add(a[key])
         if tag == "script" and a.get("type") == _WIDGET_VIEW:
             self.widget_views += 1
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh" and "url=" in (a.get("content") or ""):
+            self.redirect = True  # e.g. the index.html that points at the root page
+            self.refs.append(a["content"].split("url=", 1)[1].strip())
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,21 +208,28 @@ def check_page(context: BrowserContext, base_url: str, html_dir: Path, page: Pat
     tab.on("pageerror", lambda err: error("page error", str(err)))
     tab.on("requestfailed", on_failed)
     tab.on("response", on_response)
+    problems += broken_links(html_dir, page)
+    parsed = _parse(html_dir.resolve() / page)
+    url = base_url + page.as_posix()
     try:
-        response = tab.goto(base_url + page.as_posix(), wait_until="load", timeout=60_000)
+        response = tab.goto(url, wait_until="load", timeout=60_000)
         if response is None or response.status != 200:
             problems.append(f"HTTP {response.status if response else 'no response'} for the page")
         try:
+            if parsed.redirect:  # let it land (closing a tab mid-navigation can hang)
+                tab.wait_for_url(lambda now: now != url, timeout=15_000)
             tab.wait_for_load_state("networkidle", timeout=15_000)
         except Exception:  # noqa: BLE001 (a page that keeps polling is still checked)
             pass
+        if parsed.redirect:  # its target is a page of its own; the link check covers the URL
+            return result
         for img in tab.evaluate(_IMAGES_JS):
             if not _is_local(img["src"]) and img["width"] == 0:
                 continue  # an external image: allowed to fail offline
             result.images += 1
             if not img["complete"] or img["width"] == 0:
                 problems.append(f"image not loaded or empty: {img['attr'][:120] or img['src'][:120]}")
-        views = _parse(html_dir.resolve() / page).widget_views
+        views = parsed.widget_views
         if views:
             rendered = tab.evaluate("document.querySelectorAll('.jupyter-widgets').length")
             if rendered == 0:
@@ -229,8 +242,8 @@ def check_page(context: BrowserContext, base_url: str, html_dir: Path, page: Pat
     except Exception as err:  # noqa: BLE001 (a page that breaks the browser is a failing page)
         problems.append(f"browser: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
     finally:
+        result.problems = list(problems)  # what the tab reports while closing is not the page's
         tab.close()
-    problems += broken_links(html_dir, page)
     return result
 
 
@@ -289,13 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("html_dir", nargs="?", type=Path, default=REPO_ROOT / "_build" / "html")
     parser.add_argument("--screenshots", type=Path, default=REPO_ROOT / "_build" / "screenshots",
                         help="where the full-page PNGs go (default: _build/screenshots)")
+    parser.add_argument("--timeout", type=float, default=1200,
+                        help="seconds after which a hung run dumps its stacks and exits 1 (default 1200)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    faulthandler.dump_traceback_later(args.timeout, exit=True, file=sys.__stderr__)
     try:
         results = check_site(args.html_dir, args.screenshots)
     except FileNotFoundError as err:
         print(f"browser check: {err}", file=sys.stderr)
         return 2
+    finally:
+        faulthandler.cancel_dump_traceback_later()
     failed = [r for r in results if not r.ok]
     print(f"browser check: {len(results)} pages, {len(results) - len(failed)} ok, {len(failed)} failed "
           f"in {time.perf_counter() - start:.0f} s; screenshots in {args.screenshots}")

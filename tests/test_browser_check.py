@@ -40,37 +40,47 @@ def site(tmp_path: Path) -> Path:
     (root / "bad.html").write_text(BAD)
     (root / "sub" / "index.html").write_text(SUB)
     (root / "sub" / "page.html").write_text(SUB)
+    (root / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=good.html" />')
+    (root / "moved.html").write_text('<meta http-equiv="Refresh" content="0; url=gone.html" />')
     (root / "_static").mkdir()
     (root / "_static" / "ignored.html").write_text("<a href='nowhere'>not a page</a>")
     return root
 
 
 def test_pages_leave_out_asset_folders(site):
-    assert browser_check.html_pages(site) == [Path("bad.html"), Path("good.html"), Path("sub/index.html"),
-                                              Path("sub/page.html")]
+    assert browser_check.html_pages(site) == [Path(p) for p in ("bad.html", "good.html", "index.html", "moved.html",
+                                                                "sub/index.html", "sub/page.html")]
 
 
 def test_broken_links_without_a_browser(site):
     assert browser_check.broken_links(site, Path("good.html")) == []
     assert browser_check.broken_links(site, Path("sub/page.html")) == []
+    assert browser_check.broken_links(site, Path("index.html")) == []
+    assert browser_check.broken_links(site, Path("moved.html")) == ["broken link gone.html"]
     assert browser_check.broken_links(site, Path("bad.html")) == [
         "broken link _images/missing.png", "broken link nowhere.html", "broken anchor good.html#no-such-id"]
 
 
 @needs_chromium
 def test_checker_reports_exactly_the_bad_page(site, tmp_path, capsys):
+    (site / "moved.html").unlink()  # a broken redirect is covered by the link test above
     shots = tmp_path / "shots"
     code = browser_check.main([str(site), "--screenshots", str(shots)])
     out = capsys.readouterr().out
     assert code == 1
     lines = {line.split()[1]: line for line in out.splitlines() if line.startswith(("ok ", "FAIL "))}
-    assert set(lines) == {"bad.html", "good.html", "sub/index.html", "sub/page.html"}
+    assert set(lines) == {"bad.html", "good.html", "index.html", "sub/index.html", "sub/page.html"}
     assert [page for page, line in lines.items() if line.startswith("FAIL")] == ["bad.html"]
     bad = lines["bad.html"]
     for reason in ("image not loaded or empty: _images/missing.png", "HTTP 404", "broken link nowhere.html",
                    "broken anchor good.html#no-such-id", "console error: boom from the page"):
         assert reason in bad
     assert "(2 images, 1 external requests blocked)" in lines["good.html"]
-    assert "4 pages, 3 ok, 1 failed" in out and "failed: bad.html" in out
+    assert "5 pages, 4 ok, 1 failed" in out and "failed: bad.html" in out
     for page in ("good", "bad", "sub/index", "sub/page"):
         assert (shots / f"{page}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_site_exits_2(tmp_path, capsys):
+    assert browser_check.main([str(tmp_path / "nowhere")]) == 2
+    assert "no HTML page" in capsys.readouterr().err
