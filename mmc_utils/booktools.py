@@ -78,18 +78,22 @@ def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: d
         raise FileNotFoundError(f"notebook {src} does not exist")
     dst = stage / notebook
     dst.parent.mkdir(parents=True, exist_ok=True)
-    env_before = os.environ.get("MMC_NOTEBOOK")
+    env_before = {k: os.environ.get(k) for k in ("MMC_NOTEBOOK", "MMC_PROGRESS")}
     os.environ["MMC_NOTEBOOK"] = src.stem
+    # Nobody watches a papermill kernel, and a closed tqdm widget would stay in the page as an
+    # empty box: no progress bars in the executed book.
+    os.environ["MMC_PROGRESS"] = "0"
     try:
         pm.execute_notebook(
             str(src), str(dst), parameters=parameters or {}, cwd=str(src.parent),
             kernel_name="python3", progress_bar=False, execution_timeout=timeout,
         )
     finally:
-        if env_before is None:
-            os.environ.pop("MMC_NOTEBOOK", None)
-        else:
-            os.environ["MMC_NOTEBOOK"] = env_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return dst
 
 

@@ -39,7 +39,7 @@ TABLE1_METHODS: dict[str, str] = {"FT small": "ft_small", "FT medium": "ft_mediu
                                   "LP-FT": "lpft", "CBFT": "cbft"}
 # Which cue proportions and how many seeds each scale affords.
 TABLE1_GRID: dict[str, dict[str, Any]] = {
-    "smoke": {"ps": (0.8,), "num_seeds": 1},
+    "smoke": {"ps": (0.6, 0.9), "num_seeds": 1},
     "book": {"ps": (0.6, 0.9), "num_seeds": 1},
     "paper": {"ps": (0.6, 0.7, 0.8, 0.9), "num_seeds": 3},
 }

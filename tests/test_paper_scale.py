@@ -63,7 +63,7 @@ def test_reproduce_cli_smoke_and_resume(tmp_path):
     # (a developer's working tree) cannot invalidate the entries whose reuse is being tested
     pin = {"MMC_CODE_VERSION": "test-resume"}
     out = tmp_path / "table1.json"
-    proc = run(["-m", "mmc_utils.reproduce", "--scale", "smoke", "--device", "cpu", "--out", str(out)], tmp_path,
+    proc = run(["-m", "mmc_utils.reproduce", "--scale", "smoke", "--ps", "0.8", "--device", "cpu", "--out", str(out)], tmp_path,
                **pin)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[  6/6] p=0.80 seed 0  CBFT" in proc.stdout and "trained" in proc.stdout
@@ -75,7 +75,7 @@ def test_reproduce_cli_smoke_and_resume(tmp_path):
     assert r["paper"]["results"]["0.6"]["CBFT"]["RI"] == 8.75
     # an interrupted or repeated run resumes from the checkpoint store
     csv = tmp_path / "table1.csv"
-    again = run(["-m", "mmc_utils.reproduce", "--scale", "smoke", "--device", "cpu", "--out", str(csv)], tmp_path,
+    again = run(["-m", "mmc_utils.reproduce", "--scale", "smoke", "--ps", "0.8", "--device", "cpu", "--out", str(csv)], tmp_path,
                 **pin)
     assert again.returncode == 0 and again.stdout.count("(cached,") == 6
     lines = csv.read_text().splitlines()
