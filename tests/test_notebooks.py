@@ -32,3 +32,15 @@ def test_template_runs_at_smoke_scale(tmp_path, monkeypatch):
 def test_chapter_executes_with_claims(notebook):
     assert os.environ.get("MMC_STRICT_CLAIMS") == "1", "run through `make test` (claims must be enforced)"
     booktools.execute_notebook(notebook)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_chapter_runs_at_smoke_scale(notebook, tmp_path, monkeypatch):
+    """Every chapter also runs at smoke scale (a reader's quick check; claims may not hold there)."""
+    monkeypatch.setenv("MMC_SCALE", "smoke")
+    monkeypatch.setenv("MMC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MMC_CLAIMS_DIR", str(tmp_path / "claims"))
+    monkeypatch.setenv("MMC_STRICT_CLAIMS", "0")
+    out = booktools.execute_notebook(notebook, stage=tmp_path / "stage")
+    assert out.exists()
