@@ -117,6 +117,10 @@ def build_html(strict: bool = True, stage: Path = STAGE) -> Path:
     missing = [str(nb) for nb in toc_notebooks() if not (stage / nb).exists()]
     if missing:
         raise FileNotFoundError(f"not executed yet: {', '.join(missing)}; run `python -m mmc_utils.booktools execute`")
+    widgets_js = stage / "_widgets_js" / "widgets" / "embed-amd.js"
+    if not widgets_js.exists():
+        raise FileNotFoundError(f"the widgets' JavaScript is missing ({widgets_js}); run `make widgets-js` "
+                                "(it fetches require.js and the ipywidgets HTML manager from the npm registry)")
     stage_sources(stage)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(REPO_ROOT)]
     if strict:
