@@ -8,7 +8,7 @@ and the first numbers it was judged on, and writes the same table as Markdown.
 
 Command line::
 
-    python -m mmc_utils.seedcheck [--seeds 0 1 2 3] [--out tests/claims_by_seed.md] [NOTEBOOK ...]
+    python -m mmc_utils.seedcheck [--seeds 0 1 2 3] [--jobs 2] [--out tests/claims_by_seed.md] [NOTEBOOK ...]
 
 Executed notebooks go to ``_build/seeds/seed<S>/``, claim files to
 ``_build/seeds/seed<S>/claims/``. Models come from (and go to) the checkpoint cache, so a
@@ -78,6 +78,27 @@ def run_seed(seed: int, notebooks: Sequence[str | Path], root: Path = SEED_ROOT,
     return out
 
 
+def _run_seed_job(args: tuple[int, list[str], int, Path]) -> dict[str, Any]:
+    """Worker of ``--jobs``: one seed with ``threads`` torch threads in its kernels."""
+    seed, notebooks, threads, root = args
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    return run_seed(seed, notebooks, root)
+
+
+def run_seeds(seeds: Sequence[int], notebooks: Sequence[str], jobs: int = 1, root: Path = SEED_ROOT) -> Results:
+    """:func:`run_seed` for every seed, ``jobs`` seeds at a time (each with ``cores // jobs`` torch threads)."""
+    jobs = check_int("jobs", jobs, minimum=1)
+    if jobs == 1 or len(seeds) == 1:
+        return {s: run_seed(s, notebooks, root) for s in seeds}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        done = pool.map(_run_seed_job, [(s, list(notebooks), threads, root) for s in seeds])
+        return dict(zip(seeds, done))
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
@@ -132,7 +153,8 @@ def report(results: Results) -> tuple[str, bool]:
         f"Every claim of the book at `book` scale for seeds {', '.join(map(str, sorted(results)))}, written by "
         f"`make claims` (`python -m mmc_utils.seedcheck`) on {_dt.date.today().isoformat()}: "
         f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}"
-        f" ({os.environ.get('OMP_NUM_THREADS') or os.cpu_count()} torch threads per chapter).",
+        f" (torch threads per chapter: {os.environ.get('OMP_NUM_THREADS') or 'all cores'} when one seed runs at a"
+        f" time; cores / jobs with --jobs).",
         "Each cell shows whether the claim held and the first three numbers it was judged on. "
         f"**{held} of {n} claims hold for every seed.**", "",
         "Execution time per seed (minutes, with the models of earlier seeds in the cache): "
@@ -146,9 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("notebooks", nargs="*", help="paths relative to the repo root (default: every chapter)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="default: 0 1 2 3")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown file for the table (default: %(default)s)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="seeds run at once, each with cores/jobs torch threads (default: 1)")
     args = ap.parse_args(argv)
     notebooks = args.notebooks or [str(nb) for nb in toc_notebooks()]
-    results: Results = {s: run_seed(s, notebooks) for s in args.seeds}
+    results: Results = run_seeds(args.seeds, notebooks, args.jobs)
     text, ok = report(results)
     print(text)
     Path(args.out).write_text(text)

@@ -40,3 +40,9 @@ def test_run_seed_executes_and_collects_claims(tmp_path, monkeypatch):
     assert rec["id"] == "chance_is_ten_percent" and rec["holds"]
     assert (tmp_path / "seed3" / "book" / "_template.ipynb").exists()
     assert os.environ["MMC_STRICT_CLAIMS"] == "1"
+
+
+def test_seeds_in_parallel_jobs(tmp_path):
+    out = seedcheck.run_seeds([4, 5], ["book/_template.ipynb"], jobs=2, root=tmp_path)
+    assert set(out) == {4, 5} and all(out[s]["errors"] == {} and len(out[s]["claims"]["_template"]) == 1 for s in out)
+    assert (tmp_path / "seed5" / "claims" / "_template.json").exists()
