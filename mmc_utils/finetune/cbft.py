@@ -48,17 +48,8 @@ def _describe(x: Any) -> str:
     return f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
 
 
-def invariance_loss(z_clean: Tensor, y_clean: Tensor, z_cue: Tensor, y_cue: Tensor, num_classes: int) -> Tensor:
-    """``L_I = Σ_k ‖norm(mean z_clean[y=k]) − norm(mean z_cue[y=k])‖²`` over the classes present in both.
-
-    Args:
-        z_clean, z_cue: features ``[B, D]`` and ``[B', D]``.
-        y_clean, y_cue: int64 labels ``[B]`` and ``[B']`` in ``[0, num_classes)``.
-        num_classes: K.
-
-    Returns:
-        A 0-d tensor (0 when no class is present in both batches); not yet divided by K.
-    """
+def _check_invariance_inputs(z_clean: Any, y_clean: Any, z_cue: Any, y_cue: Any, num_classes: Any) -> None:
+    """The argument checks of :func:`invariance_loss` (named ValueErrors instead of deep torch errors)."""
     check_int("num_classes", num_classes, minimum=1)
     if not isinstance(z_clean, Tensor) or not z_clean.is_floating_point() or z_clean.dim() != 2:
         raise ValueError(f"z_clean must be a floating tensor of shape [B, D], got {_describe(z_clean)}")
@@ -70,6 +61,20 @@ def invariance_loss(z_clean: Tensor, y_clean: Tensor, z_cue: Tensor, y_cue: Tens
         if not isinstance(y, Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (z.shape[0],):
             raise ValueError(f"{name} must be an int64 tensor of shape [{z.shape[0]}] (one label per row of the "
                              f"features), got {_describe(y)}")
+
+
+def invariance_loss(z_clean: Tensor, y_clean: Tensor, z_cue: Tensor, y_cue: Tensor, num_classes: int) -> Tensor:
+    """``L_I = Σ_k ‖norm(mean z_clean[y=k]) − norm(mean z_cue[y=k])‖²`` over the classes present in both.
+
+    Args:
+        z_clean, z_cue: features ``[B, D]`` and ``[B', D]``.
+        y_clean, y_cue: int64 labels ``[B]`` and ``[B']`` in ``[0, num_classes)``.
+        num_classes: K.
+
+    Returns:
+        A 0-d tensor (0 when no class is present in both batches); not yet divided by K.
+    """
+    _check_invariance_inputs(z_clean, y_clean, z_cue, y_cue, num_classes)
 
     def class_means(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         onehot = F.one_hot(y, num_classes).to(z.dtype)              # [B, K]
