@@ -62,7 +62,7 @@ browser: venv $(CHROMIUM)
 ## make claims: every chapter at book scale for seeds 0-3; prints each claim per seed and
 ## records the table in tests/claims_by_seed.md (fails if any claim fails for any seed).
 claims: venv
-	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --jobs 2 --out tests/claims_by_seed.md
+	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
 
 ## make unit: the unit tests only (no chapters).
 unit: venv

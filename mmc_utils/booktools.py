@@ -59,19 +59,29 @@ def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
 
 
 def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: dict | None = None,
-                     timeout: int = 1800) -> Path:
+                     timeout: int | None = None, attempts: int = 2) -> Path:
     """Execute one notebook with papermill into the staging tree; return the executed path.
 
     Args:
         notebook: path relative to the repository root, e.g. ``book/01_cue_datasets.ipynb``.
         stage: the staging root (mirrors the repository layout).
         parameters: values injected after the ``parameters`` cell (papermill).
-        timeout: per-cell limit in seconds.
+        timeout: per-cell limit in seconds (default ``$MMC_CELL_TIMEOUT`` or 900; a book-scale cell
+            takes at most about 4 minutes on a 2-core CPU).
+        attempts: runs allowed when a cell times out. Under heavy load the Jupyter client has been
+            seen to wait forever for a cell that the kernel had finished (always a widget cell,
+            kernel idle); the timeout turns that into a retry from a fresh kernel, which is cheap
+            because the models come from the checkpoint cache.
 
     Raises:
         papermill.PapermillExecutionError: with the failing cell's own error.
+        nbclient.exceptions.CellTimeoutError: a cell timed out on every attempt.
     """
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
+
+    if timeout is None:
+        timeout = int(os.environ.get("MMC_CELL_TIMEOUT", "900"))
 
     src = REPO_ROOT / notebook
     if not src.exists():
@@ -84,10 +94,18 @@ def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: d
     # empty box: no progress bars in the executed book.
     os.environ["MMC_PROGRESS"] = "0"
     try:
-        pm.execute_notebook(
-            str(src), str(dst), parameters=parameters or {}, cwd=str(src.parent),
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-        )
+        for attempt in range(1, attempts + 1):
+            try:
+                pm.execute_notebook(
+                    str(src), str(dst), parameters=parameters or {}, cwd=str(src.parent),
+                    kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                )
+                break
+            except CellTimeoutError:
+                if attempt == attempts:
+                    raise
+                print(f"{notebook}: a cell exceeded {timeout} s; running the notebook again "
+                      f"(attempt {attempt + 1} of {attempts})", file=sys.stderr, flush=True)
     finally:
         for key, value in env_before.items():
             if value is None:

@@ -44,3 +44,28 @@ def test_chapter_runs_at_smoke_scale(notebook, tmp_path, monkeypatch):
     monkeypatch.setenv("MMC_STRICT_CLAIMS", "0")
     out = booktools.execute_notebook(notebook, stage=tmp_path / "stage")
     assert out.exists()
+
+
+def test_a_timed_out_cell_is_retried_once(tmp_path, monkeypatch):
+    """A cell that hangs (the client waits forever) costs one timeout, then a fresh run."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError
+
+    calls = []
+
+    def fake(src, dst, **kw):
+        calls.append(kw["execution_timeout"])
+        if len(calls) == 1:
+            raise CellTimeoutError("Cell execution timed out")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.setenv("MMC_CELL_TIMEOUT", "7")
+    booktools.execute_notebook("book/_template.ipynb", stage=tmp_path)
+    assert calls == [7, 7]
+
+    def always(src, dst, **kw):
+        raise CellTimeoutError("Cell execution timed out")
+
+    monkeypatch.setattr(papermill, "execute_notebook", always)
+    with pytest.raises(CellTimeoutError):
+        booktools.execute_notebook("book/_template.ipynb", stage=tmp_path)
