@@ -19,7 +19,9 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -58,6 +60,21 @@ def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     return out
 
 
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables (inherited by the kernels started inside) and restore them after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: dict | None = None,
                      timeout: int | None = None, attempts: int = 2) -> Path:
     """Execute one notebook with papermill into the staging tree; return the executed path.
@@ -88,12 +105,9 @@ def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: d
         raise FileNotFoundError(f"notebook {src} does not exist")
     dst = stage / notebook
     dst.parent.mkdir(parents=True, exist_ok=True)
-    env_before = {k: os.environ.get(k) for k in ("MMC_NOTEBOOK", "MMC_PROGRESS")}
-    os.environ["MMC_NOTEBOOK"] = src.stem
     # Nobody watches a papermill kernel, and a closed tqdm widget would stay in the page as an
     # empty box: no progress bars in the executed book.
-    os.environ["MMC_PROGRESS"] = "0"
-    try:
+    with environment(MMC_NOTEBOOK=src.stem, MMC_PROGRESS="0"):
         for attempt in range(1, attempts + 1):
             try:
                 pm.execute_notebook(
@@ -106,12 +120,6 @@ def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: d
                     raise
                 print(f"{notebook}: a cell exceeded {timeout} s; running the notebook again "
                       f"(attempt {attempt + 1} of {attempts})", file=sys.stderr, flush=True)
-    finally:
-        for key, value in env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return dst
 
 

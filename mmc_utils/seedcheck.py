@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from .booktools import execute_notebook, toc_notebooks
+from .booktools import environment, execute_notebook, toc_notebooks
 from .checks import check_int
 from .store import REPO_ROOT
 
@@ -50,10 +50,8 @@ def run_seed(seed: int, notebooks: Sequence[str | Path], root: Path = SEED_ROOT,
     seed = check_int("seed", seed, minimum=0)
     stage = root / f"seed{seed}"
     claims_dir = stage / "claims"
-    saved = {k: os.environ.get(k) for k in ("MMC_CLAIMS_DIR", "MMC_STRICT_CLAIMS", "MMC_SCALE")}
-    os.environ.update(MMC_CLAIMS_DIR=str(claims_dir), MMC_STRICT_CLAIMS="0", MMC_SCALE=scale)
     out: dict[str, Any] = {"claims": {}, "errors": {}, "seconds": {}}
-    try:
+    with environment(MMC_CLAIMS_DIR=str(claims_dir), MMC_STRICT_CLAIMS="0", MMC_SCALE=scale):
         for nb in notebooks:
             stem = Path(nb).stem
             (claims_dir / f"{stem}.json").unlink(missing_ok=True)
@@ -69,12 +67,6 @@ def run_seed(seed: int, notebooks: Sequence[str | Path], root: Path = SEED_ROOT,
             print(f"seed {seed}: {stem} in {out['seconds'][stem]:.0f} s, "
                   f"{sum(r['holds'] for r in out['claims'][stem])}/{len(out['claims'][stem])} claims hold"
                   + (f", ERROR {out['errors'][stem]}" if stem in out["errors"] else ""), flush=True)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return out
 
 
