@@ -262,6 +262,8 @@ CASES = [
       r"method must be one of auto, loop, vmap; got 'fast'", id="evaluate_path-method"),
     P(lambda c: evaluate_path(c.model, c.path, {"NC": c.ts}, ts=[0, 2]), ValueError, r"t must lie in \[0, 1\], got 2",
       id="evaluate_path-ts"),
+    P(lambda c: evaluate_path(c.model, c.path, {"NC": c.ts}, bn="keep", max_images=0), ValueError,
+      r"max_images must be a positive int", id="evaluate_path-max-images"),
     P(lambda c: evaluate_path(c.wide, c.path, {"NC": c.ts}, bn="keep"), ValueError, r"model and path of different shape",
       id="evaluate_path-model-mismatch"),
     P(lambda c: evaluate_path(c.model, c.path, {"NC": c.ts}), ValueError, r"bn='reestimate' needs bn_data",

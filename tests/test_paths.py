@@ -14,7 +14,7 @@ from torch.func import functional_call
 from mmc_utils.paths import (
     BezierPath, LinearPath, MidpointState, PathConfig, PolygonalChain, barrier, barriers, connected,
     evaluate_path, fixed_batches, load_or_train_midpoint, model_at, reestimate_bn_, reestimate_bn_stacked,
-    state_fingerprint, train_midpoint,
+    state_fingerprint, subsample_sets, train_midpoint,
 )
 from mmc_utils.paths.bn import reset_bn_state
 from mmc_utils.store import Store
@@ -342,15 +342,58 @@ def test_load_or_train_midpoint_caches(setup, tmp_path):
 
 def test_path_config_presets():
     book = PathConfig.for_scale("book")
-    assert book.ts == [k / 10 for k in range(11)] and book.bn_batches == 20
+    assert book.ts == [k / 10 for k in range(11)] and (book.bn_batches, book.eval_images) == (5, 500)
     smoke = PathConfig.for_scale("smoke")
     assert smoke.ts == [0.0, 0.5, 1.0] and smoke.bn_batches == 2
     paper = PathConfig.for_scale("paper")
     assert (paper.midpoint_epochs, paper.midpoint_lr, paper.midpoint_batch_size) == (15, 0.1, 128)
-    assert set(book.eval_kwargs()) == {"ts", "bn_batches", "bn_batch_size", "batch_size"}
+    assert set(book.eval_kwargs()) == {"ts", "bn_batches", "bn_batch_size", "batch_size", "max_images"}
+    assert paper.eval_images is None and smoke.eval_images is None
+    with pytest.raises(ValueError, match="eval_images"):
+        PathConfig(eval_images=0)
     assert book.midpoint_kwargs()["epochs"] == 5
     with pytest.raises(ValueError, match="num_points"):
         PathConfig(num_points=1)
     with pytest.raises(TypeError, match="unknown"):
         PathConfig.for_scale("book", grid=3)
     assert math.isclose(PathConfig.for_scale("book", midpoint_lr=0.1).midpoint_lr, 0.1)
+
+
+def test_subsample_sets_paired_seeded_and_exact_when_small():
+    from mmc_utils.data import CueDataConfig, build_data
+
+    data = build_data(CueDataConfig.for_scale("smoke", seed=0))
+    sets = data.eval_sets()
+    n = len(sets["NC"])
+    cut = subsample_sets(sets, n // 2, seed=3)
+    assert all(len(ds) == n // 2 for ds in cut.values())
+    # NC and C are the same test images with and without the cue: still the same images and labels
+    assert torch.equal(cut["NC"].labels, cut["C"].labels)
+    again = subsample_sets(sets, n // 2, seed=3)
+    assert torch.equal(again["RI"].materialize()[0], cut["RI"].materialize()[0])
+    other = subsample_sets(sets, n // 2, seed=4)
+    assert not torch.equal(other["NC"].materialize()[0], cut["NC"].materialize()[0])
+    assert subsample_sets(sets, None, seed=0)["NC"] is sets["NC"]
+    assert subsample_sets(sets, n, seed=0)["NC"] is sets["NC"]
+    with pytest.raises(ValueError, match="max_images"):
+        subsample_sets(sets, 0, seed=0)
+    plain = TensorSet(torch.zeros(10, 3, 4, 4), torch.zeros(10, dtype=torch.long))
+    with pytest.raises(TypeError, match="no subset"):
+        subsample_sets({"x": plain}, 5, seed=0)
+
+
+class _SubsettableSet(TensorSet):
+    def subset(self, idx):
+        return _SubsettableSet(self.x[idx], self.y[idx])
+
+
+def test_evaluate_path_max_images_scores_the_subset(setup):
+    data, test, a, b = setup
+    sets = {"A": _SubsettableSet(test.x, test.y), "B": _SubsettableSet(test.x.flip(0), test.y.flip(0))}
+    path = LinearPath(a.state_dict(), b.state_dict())
+    kw = dict(ts=[0.0, 0.5, 1.0], bn_data=data, bn_batches=2, bn_batch_size=32, seed=5, device="cpu")
+    cut = evaluate_path(a, path, sets, max_images=25, **kw)
+    same = evaluate_path(a, path, subsample_sets(sets, 25, seed=5), **kw)
+    pd.testing.assert_frame_equal(cut, same)
+    full = evaluate_path(a, path, sets, **kw)
+    assert not cut["loss"].equals(full["loss"])

@@ -16,13 +16,13 @@ from .barriers import barrier, barriers, connected
 from .bn import BN_MODES, batchnorm_modules, fixed_batches, reestimate_bn_, reestimate_bn_stacked
 from .config import PathConfig
 from .curves import BezierPath, LinearPath, Path, PolygonalChain, State, as_state, default_ts
-from .evaluate import METHODS, evaluate_path, model_at
+from .evaluate import METHODS, evaluate_path, model_at, subsample_sets
 from .midpoint import MidpointState, load_or_train_midpoint, state_fingerprint, train_midpoint
 
 __all__ = [
     "Path", "LinearPath", "BezierPath", "PolygonalChain", "State", "as_state", "default_ts",
     "BN_MODES", "batchnorm_modules", "fixed_batches", "reestimate_bn_", "reestimate_bn_stacked",
-    "METHODS", "evaluate_path", "model_at",
+    "METHODS", "evaluate_path", "model_at", "subsample_sets",
     "barrier", "barriers", "connected",
     "MidpointState", "train_midpoint", "load_or_train_midpoint", "state_fingerprint",
     "PathConfig",

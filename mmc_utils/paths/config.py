@@ -21,6 +21,8 @@ class PathConfig:
         bn_batches: batches used to re-estimate BatchNorm statistics at each point (>= 1).
         bn_batch_size: images per BN batch (>= 2).
         eval_batch_size: evaluation batch size (>= 1).
+        eval_images: evaluate paths on a seeded random subset of at most this many images of each
+            set (>= 1), or ``None`` for every image.
         midpoint_epochs: epochs of midpoint training (>= 1).
         midpoint_lr: peak learning rate (cosine decay to 0), > 0.
         midpoint_batch_size: midpoint training batch size (>= 2).
@@ -32,6 +34,7 @@ class PathConfig:
     bn_batches: int = 20
     bn_batch_size: int = 200
     eval_batch_size: int = 500
+    eval_images: int | None = None
     midpoint_epochs: int = 3
     midpoint_lr: float = 0.05
     midpoint_batch_size: int = 128
@@ -42,6 +45,8 @@ class PathConfig:
         for name, lo in (("num_points", 2), ("bn_batches", 1), ("bn_batch_size", 2), ("eval_batch_size", 1),
                          ("midpoint_epochs", 1), ("midpoint_batch_size", 2)):
             check_config_int(name, getattr(self, name), lo)
+        if self.eval_images is not None:
+            check_config_int("eval_images", self.eval_images, 1)
         for name, lo, hi, lo_open, hi_open in (("midpoint_lr", 0.0, math.inf, True, True),
                                                ("midpoint_momentum", 0.0, 1.0, False, True),
                                                ("midpoint_weight_decay", 0.0, math.inf, False, True)):
@@ -52,7 +57,7 @@ class PathConfig:
         """Preset for a scale (``MMC_SCALE`` overrides ``scale``); ``overrides`` replace fields.
 
         smoke: 3 points, 2 BN batches of 50, 1 midpoint epoch (batch 64).
-        book: 11 points, 20 BN batches of 200, 5 midpoint epochs at lr 0.05 (batch 128).
+        book: 11 points, 5 BN batches of 200, 500 images per set (as the landscape), 5 midpoint epochs at lr 0.05 (batch 128).
         paper: 11 points, 100 BN batches of 256, 15 midpoint epochs at lr 0.1 (batch 128, wd 1e-4).
         """
         check_config_fields(cls, overrides)
@@ -64,9 +69,10 @@ class PathConfig:
         return default_ts(self.num_points)
 
     def eval_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~mmc_utils.paths.evaluate_path` (ts, bn_batches, bn_batch_size, batch_size)."""
+        """Keyword arguments of :func:`~mmc_utils.paths.evaluate_path` (ts, bn_batches, bn_batch_size, batch_size,
+        max_images)."""
         return {"ts": self.ts, "bn_batches": self.bn_batches, "bn_batch_size": self.bn_batch_size,
-                "batch_size": self.eval_batch_size}
+                "batch_size": self.eval_batch_size, "max_images": self.eval_images}
 
     def midpoint_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~mmc_utils.paths.train_midpoint` (epochs, lr, batch_size, momentum,
@@ -82,8 +88,8 @@ class PathConfig:
 _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(num_points=3, bn_batches=2, bn_batch_size=50, eval_batch_size=500, midpoint_epochs=1,
                   midpoint_lr=0.05, midpoint_batch_size=64),
-    "book": dict(num_points=11, bn_batches=20, bn_batch_size=200, eval_batch_size=500, midpoint_epochs=5,
-                 midpoint_lr=0.05, midpoint_batch_size=128),
+    "book": dict(num_points=11, bn_batches=5, bn_batch_size=200, eval_batch_size=500, eval_images=500,
+                 midpoint_epochs=5, midpoint_lr=0.05, midpoint_batch_size=128),
     "paper": dict(num_points=11, bn_batches=100, bn_batch_size=256, eval_batch_size=500, midpoint_epochs=15,
                   midpoint_lr=0.1, midpoint_batch_size=128, midpoint_weight_decay=1e-4),
 }

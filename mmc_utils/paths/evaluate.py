@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from ..data.rng import derive_generator
 from ..runtime import pick_device, progress
 from ..train import evaluate
 from .bn import batchnorm_modules, check_bn_mode, fixed_batches, reestimate_bn_, reestimate_bn_stacked
@@ -49,6 +50,32 @@ def _check_sets(sets: Any) -> dict[str, Any]:
         if len(ds) == 0:
             raise ValueError(f"sets[{name!r}] is empty")
     return dict(sets)
+
+
+def subsample_sets(sets: Mapping[str, Any], max_images: int | None, seed: int) -> dict[str, Any]:
+    """Each set cut to a seeded random subset of at most ``max_images`` samples (kept in order).
+
+    Sets of equal length get the same indices, so paired sets (NC, C, RC and RI are the same
+    test images under different cue interventions) stay paired. ``None`` keeps every sample.
+
+    Raises:
+        ValueError: ``max_images`` not a positive int; TypeError: a set to be cut has no ``subset``.
+    """
+    sets = _check_sets(sets)
+    if max_images is None:
+        return sets
+    max_images = _pos_int("max_images", max_images)
+    out = {}
+    for name, ds in sets.items():
+        n = len(ds)
+        if n <= max_images:
+            out[name] = ds
+            continue
+        if not hasattr(ds, "subset"):
+            raise TypeError(f"sets[{name!r}] has {n} samples > max_images={max_images} but no subset() method")
+        idx = torch.randperm(n, generator=derive_generator(seed, "path eval subset", n))[:max_images]
+        out[name] = ds.subset(idx.sort().values)
+    return out
 
 
 class _Setup:
@@ -153,7 +180,7 @@ def _vmapped(setup: _Setup, ts: list[float], sets: dict[str, Any], batch_size: i
 
 def evaluate_path(model: nn.Module, path: Path, sets: Mapping[str, Any], ts: Sequence[float] | None = None, *,
                   bn: str = "reestimate", bn_data: Any = None, bn_batches: int = 20, bn_batch_size: int = 200,
-                  batch_size: int = 500, seed: int = 0, method: str = "auto",
+                  batch_size: int = 500, max_images: int | None = None, seed: int = 0, method: str = "auto",
                   device: str | torch.device | None = None, desc: str = "") -> pd.DataFrame:
     """Mean cross-entropy and accuracy of ``gamma(t)`` on each data set, for every ``t`` in ``ts``.
 
@@ -174,7 +201,9 @@ def evaluate_path(model: nn.Module, path: Path, sets: Mapping[str, Any], ts: Seq
         bn_data: data set for ``"reestimate"`` (the clean training data in the book).
         bn_batches, bn_batch_size: how many batches of how many images re-estimate BN.
         batch_size: evaluation batch size.
-        seed: seeds the choice of BN batches.
+        max_images: evaluate on a seeded random subset of at most this many samples of each set
+            (:func:`subsample_sets`; the same subset at every t); ``None``: every sample.
+        seed: seeds the choice of BN batches and of the evaluation subset.
         method: ``"loop"``, ``"vmap"`` or ``"auto"`` (vmap on CUDA, loop elsewhere).
         device: where to compute (``None``: :func:`mmc_utils.runtime.pick_device`).
         desc: progress-bar label.
@@ -188,7 +217,7 @@ def evaluate_path(model: nn.Module, path: Path, sets: Mapping[str, Any], ts: Seq
             model and path of different shape, ``bn="reestimate"`` without ``bn_data``.
     """
     ts = default_ts(11) if ts is None else check_ts(ts)
-    sets = _check_sets(sets)
+    sets = subsample_sets(sets, max_images, seed)
     batch_size = _pos_int("batch_size", batch_size)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
