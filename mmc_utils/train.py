@@ -110,7 +110,9 @@ class TrainConfig:
 
         paper: SGD lr 0.1, momentum 0.9, wd 1e-4, batch 256, 100 epochs, lr x0.1 every 40 epochs, bf16
         autocast and channels-last on CUDA;
-        book: lr 0.05 cosine, momentum 0.9, wd 5e-4, batch 128, 12 epochs (measured: 98.8% clean test accuracy on 20,000 images); smoke: as book, 1 epoch.
+        book: lr 0.05 cosine, momentum 0.9, wd 5e-4, batch 128, 7 epochs (the book's time budget; measured
+        on 20,000 images, 2 CPU cores, seed 0: θ_NC reached 92.2% clean test accuracy after 6 epochs, 96.4%
+        after 8 (27 s), 98.5% after 12 (41 s)); smoke: as book, 1 epoch.
         ``overrides`` replace fields (unknown names raise TypeError).
         """
         check_config_fields(cls, overrides)
@@ -144,7 +146,7 @@ class TrainConfig:
 _PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(epochs=100, lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=256,
                   schedule="step", step_size=40, gamma=0.1, amp=True, channels_last=True),
-    "book": dict(epochs=12, lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="cosine"),
+    "book": dict(epochs=7, lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="cosine"),
     "smoke": dict(epochs=1, lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="cosine"),
 }
 

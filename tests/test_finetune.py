@@ -212,7 +212,8 @@ def test_presets():
     assert (cb.epochs, cb.lr, cb.cosine_start_epoch, cb.batch_size, cb.barrier_target, cb.warmup_epochs,
             cb.single_step, cb.t_dist) == (20, 0.01, 2, 256, 1.0, 1, False, "clipped_normal")
     book = FinetuneConfig.for_scale("book", "llr")
-    assert (book.batch_size, book.epochs, book.llr_lr, book.llr_epochs) == (200, 20, 1.0, 100)
+    assert (book.batch_size, book.epochs, book.llr_lr, book.llr_epochs) == (200, 12, 1.0, 100)
+    assert [FinetuneConfig.for_scale("book", m).epochs for m in ("cbft", "cbft_no_barrier", "lpft")] == [20, 20, 12]
     assert FinetuneConfig.for_scale("smoke", "ft").epochs <= 2
     for scale in ("smoke", "book", "paper"):
         c = FinetuneConfig.for_scale(scale, "cbft", barrier_target=0.5)
