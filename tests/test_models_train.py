@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmc_utils.models import (
-    MODEL_NAMES, BasicBlock, ConvBlock, build_model, count_params, model_spec,
+    BasicBlock, ConvBlock, build_model, count_params, model_spec,
 )
 from mmc_utils.scales import SCALES
 from mmc_utils.train import (
