@@ -128,8 +128,9 @@ class FinetuneConfig:
         a smaller lr for the FT phase, as LP-FT prescribes).
         book (DESIGN §5): the same with batch 200, and FT (LP-FT's FT phase too) for 12 epochs, not 20, for
         the book's time budget: measured on seed 0 (p = 0.8) and seed 2 (p = 0.9), 20 epochs changed no
-        accuracy of FT small, FT medium or LP-FT by more than 1.7 points. CBFT keeps 20 epochs: with 12 its C accuracy stayed 13 points above
-        its NC (the cue still helped) and the middle of its line to θ_C was 0.12 nats high instead of 0.30.
+        accuracy of FT small, FT medium or LP-FT by more than 1.7 points. CBFT keeps 20 epochs: with 12
+        its C accuracy stayed 13 points above its NC (the cue still helped) and the middle of its line
+        to θ_C was 0.12 nats high instead of 0.30.
         smoke: 2 epochs, batch 64, LLR 5 epochs.
 
         Raises:

@@ -57,7 +57,8 @@ class PathConfig:
         """Preset for a scale (``MMC_SCALE`` overrides ``scale``); ``overrides`` replace fields.
 
         smoke: 3 points, 2 BN batches of 50, 1 midpoint epoch (batch 64).
-        book: 11 points, 5 BN batches of 200, 500 images per set (as the landscape), 5 midpoint epochs at lr 0.05 (batch 128).
+        book: 11 points, 5 BN batches of 200, 500 images per set (as the landscape), 5 midpoint epochs at
+        lr 0.05 (batch 128).
         paper: 11 points, 100 BN batches of 256, 15 midpoint epochs at lr 0.1 (batch 128, wd 1e-4).
         """
         check_config_fields(cls, overrides)
