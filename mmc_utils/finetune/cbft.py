@@ -12,7 +12,8 @@
 where ``z`` are θ's penultimate features, ``norm`` is L2 normalisation, and the sum runs over the
 classes present in both batches. The reference implementation takes two SGD steps per iteration
 (first the barrier term, then CE + invariance) that share one momentum buffer, runs BatchNorm in
-train mode in both, and trains on the clean CE alone for the first (warm-up) epoch.
+train mode in both; in the first (warm-up) epoch the barrier step runs as usual and only the second
+(task) step is CE-only, without the invariance term.
 
 BatchNorm on the path: in train mode a layer normalises with the batch's statistics, so the
 running statistics of γ(t) never enter the loss. Only parameters are interpolated; the forward at
@@ -179,7 +180,7 @@ def run_cbft(model: nn.Module, reference: nn.Module, clean: Any, cue: Any, cfg: 
             for group in optimizer.param_groups:
                 group["lr"] = cfg.cbft_lr_at(it, spe)
             t = draw_t(cfg, t_gen)          # drawn every iteration: the stream does not depend on the phase
-            do_bar, do_inv = use_barrier and not warm, use_inv and not warm
+            do_bar, do_inv = use_barrier, use_inv and not warm  # warm-up: the task step is CE only
             if do_bar or do_inv:
                 xc, yc = next(cue_batches)  # type: ignore[arg-type]
                 xc, yc = xc.to(device, non_blocking=True), yc.to(device, non_blocking=True)
