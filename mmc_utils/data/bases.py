@@ -34,7 +34,7 @@ _TORCHVISION: dict[str, tuple[str, int, int]] = {
 BASES: tuple[str, ...] = ("shapes",) + tuple(_TORCHVISION)
 _SHAPES_DEFAULT_N = {"train": 50_000, "test": 10_000}
 _SHAPES_DEFAULT_SIZE = 16
-_SHAPES_OPTIONS = {"noise", "texture"}
+_SHAPES_OPTIONS = {"noise", "texture", "radius_min", "radius_max", "spread", "clutter"}
 _RESIZE_CHUNK = 8192
 
 

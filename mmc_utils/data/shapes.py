@@ -153,6 +153,10 @@ def make_shapes(
     *,
     noise: float = 0.06,
     texture: float = 0.08,
+    radius_min: float = 0.28,
+    radius_max: float = 0.42,
+    spread: float = 0.4,
+    clutter: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Generate ``n`` procedural shape images (see the module docstring for the recipe).
 
@@ -167,6 +171,15 @@ def make_shapes(
             :data:`SHAPE_NAMES`).
         noise: standard deviation of the per-pixel Gaussian noise, in [0, 1] colour units.
         texture: standard deviation of the low-frequency colour texture, same units.
+        radius_min, radius_max: the object's radius is uniform in ``[radius_min, radius_max]``,
+            as a fraction of the image side (``0 < radius_min <= radius_max <= 0.5``).
+        spread: the object's centre is uniform within the middle ``spread`` of the image in each
+            direction, as a fraction of the side (in [0, 1]). Smaller objects kept nearer the centre
+            leave the border, where the box cue sits, free of the object.
+        clutter: flat squares of side 1 or 2 pixels per image, each of a random colour kept away
+            from green, anywhere in the image (painted last, over the noise, as the box cue is):
+            small flat blobs are then part of every image, so a model trained without the cue
+            learns to ignore them, and only the cue's green colour at its place carries the label.
 
     Returns:
         ``(images, labels)``: float32 ``[n, 3, size, size]`` in [-1, 1] and int64 ``[n]``.
@@ -175,17 +188,24 @@ def make_shapes(
     size = check_int("size", size, minimum=4)
     seed = check_int("seed", seed, minimum=0)
     num_classes = check_int("num_classes", num_classes, minimum=1, maximum=len(SHAPE_NAMES))
-    for name, value in (("noise", noise), ("texture", texture)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    for name, value in (("noise", noise), ("texture", texture), ("radius_min", radius_min),
+                        ("radius_max", radius_max), ("spread", spread)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    if not 0 < radius_min <= radius_max <= 0.5:
+        raise ValueError(f"radius_min, radius_max must satisfy 0 < radius_min <= radius_max <= 0.5, "
+                         f"got {radius_min!r}, {radius_max!r}")
+    if spread > 1:
+        raise ValueError(f"spread must be in [0, 1], got {spread!r}")
+    clutter = check_int("clutter", clutter, minimum=0)
     g = make_generator(seed)
     labels = (torch.arange(n) % num_classes)[torch.randperm(n, generator=g)]
     side = 2.0  # the image spans [-1, 1]
     params = {
         "angle": torch.rand(n, generator=g) * (2 * math.pi),
-        "r": (0.28 + 0.14 * torch.rand(n, generator=g)) * side,
-        "cx": (torch.rand(n, generator=g) - 0.5) * 0.4 * side,
-        "cy": (torch.rand(n, generator=g) - 0.5) * 0.4 * side,
+        "r": (radius_min + (radius_max - radius_min) * torch.rand(n, generator=g)) * side,
+        "cx": (torch.rand(n, generator=g) - 0.5) * spread * side,
+        "cy": (torch.rand(n, generator=g) - 0.5) * spread * side,
     }
     params["bg"], params["obj"] = _colours(n, g)
     tex = torch.randn(n, 2, 3, _TEXTURE_GRID, _TEXTURE_GRID, generator=g) * float(texture)
@@ -195,6 +215,23 @@ def make_shapes(
         idx = order[start:start + _CHUNK]
         pix = torch.randn(len(idx), 3, size, size, generator=g).mul_(float(noise))
         images[idx] = _render(labels[idx], {k: v[idx] for k, v in params.items()}, pix, size, tex[idx])
+    if clutter:
+        _paint_clutter(images, clutter, g)
     if device is not None:
         images, labels = images.to(device), labels.to(device)
     return images, labels
+
+
+def _paint_clutter(images: Tensor, k: int, g: torch.Generator) -> None:
+    """Paint ``k`` flat squares (side 1 or 2 px, colours away from green) on every image of ``images`` in place."""
+    n, _, size, _ = images.shape
+    side = 1 + (torch.rand(n, k, generator=g) < 0.5).long()                      # [n, k] in {1, 2}
+    r0 = (torch.rand(n, k, generator=g) * (size - side + 1)).long()
+    c0 = (torch.rand(n, k, generator=g) * (size - side + 1)).long()
+    colour = _cap_green(torch.rand(n, k, 3, generator=g)) * 2 - 1                 # [n, k, 3] in [-1, 1]
+    pix = torch.arange(size)
+    for j in range(k):
+        rows = (pix >= r0[:, j, None]) & (pix < (r0 + side)[:, j, None])         # [n, S]
+        cols = (pix >= c0[:, j, None]) & (pix < (c0 + side)[:, j, None])
+        mask = (rows[:, :, None] & cols[:, None, :])[:, None]                   # [n, 1, S, S]
+        images.copy_(torch.where(mask, colour[:, j, :, None, None], images))
