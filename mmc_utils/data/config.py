@@ -12,9 +12,15 @@ from .cues import check_cue_kwargs, cue_names
 
 # smoke: seconds, for tests; book: the rendered book on a CPU; paper: the paper's CIFAR-10 sizes
 # on the embedded base at CIFAR resolution (pass base="cifar10" when CIFAR-10 is on disk).
+# smoke and book: small objects near the centre, three flat distractor squares per image and a 2-pixel box
+# (benchmarks/RESULTS.md, "Fidelity sweep"): the cue models then rely on the cue as the paper's do, while a clean
+# model, which has seen flat squares everywhere, is barely disturbed by the box.
+_BOOK_BASE = {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3}
 _PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(base="shapes", cue="box", p=0.8, n_train=600, n_clean=200, n_test=200, image_size=16),
-    "book": dict(base="shapes", cue="box", p=0.8, n_train=20_000, n_clean=2_000, n_test=2_000, image_size=16),
+    "smoke": dict(base="shapes", cue="box", p=0.6, n_train=600, n_clean=200, n_test=200, image_size=16,
+                  base_kwargs=_BOOK_BASE, cue_kwargs={"box_size": 2}),
+    "book": dict(base="shapes", cue="box", p=0.6, n_train=20_000, n_clean=2_000, n_test=2_000, image_size=16,
+                 base_kwargs=_BOOK_BASE, cue_kwargs={"box_size": 2}),
     "paper": dict(base="shapes", cue="box", p=0.8, n_train=47_500, n_clean=2_500, n_test=10_000, image_size=32),
 }
 
@@ -73,7 +79,8 @@ class CueDataConfig:
     @classmethod
     def for_scale(cls, scale: str | None = None, **overrides: Any) -> "CueDataConfig":
         """The preset for ``scale`` (``"smoke"``, ``"book"``, ``"paper"``; ``None`` → ``MMC_SCALE`` or book),
-        with any field replaced by ``overrides``.
+        with any field replaced by ``overrides``. Overriding ``base`` (``cue``) with another one drops the
+        preset's ``base_kwargs`` (``cue_kwargs``) unless those are overridden too.
 
         Raises:
             ValueError: unknown scale, or an override that is not a field or not valid.
@@ -82,11 +89,14 @@ class CueDataConfig:
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ValueError(f"overrides must be fields of CueDataConfig ({', '.join(sorted(fields))}); got {unknown}")
-        return cls(**{**preset(_PRESETS, scale), **overrides})
+        return cls(**_with_changes(dict(preset(_PRESETS, scale)), overrides))
 
     def replace(self, **changes: Any) -> "CueDataConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again). Changing ``base`` (``cue``) to another one
+        drops ``base_kwargs`` (``cue_kwargs``) unless those are changed too."""
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: v for k, v in _with_changes(current, changes).items()
+                                            if k in changes or k.endswith("_kwargs")})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of the fields that determine the data (for hashing and metadata).
@@ -98,3 +108,13 @@ class CueDataConfig:
         d["cue_kwargs"] = dict(sorted(self.cue_kwargs.items()))
         d["base_kwargs"] = dict(sorted(self.base_kwargs.items()))
         return d
+
+
+def _with_changes(fields: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` updated with ``changes``; the options of a base or cue that ``changes`` replaces are dropped
+    (they belong to that base or cue) unless ``changes`` gives new ones."""
+    out = {**fields, **changes}
+    for name in ("base", "cue"):
+        if name in changes and f"{name}_kwargs" not in changes and changes[name] != fields.get(name):
+            out[f"{name}_kwargs"] = {}
+    return out
