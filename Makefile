@@ -42,27 +42,27 @@ $(WIDGETS_JS)/embed-amd.js:
 
 ## make book: create the environment, execute every chapter once, build _build/html.
 book: venv widgets-js
-	$(PY) -m mmc_utils.booktools execute
-	$(PY) -m mmc_utils.booktools build
+	$(PY) -m booktools.book execute
+	$(PY) -m booktools.book build
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
 ## make test: unit tests, every chapter through papermill with claims enforced, strict HTML build,
 ## every page checked in headless Chromium.
 test: venv $(CHROMIUM) widgets-js
 	MMC_STRICT_CLAIMS=1 $(PY) -m pytest -q --durations=8 tests
-	$(PY) -m mmc_utils.booktools build --strict
+	$(PY) -m booktools.book build --strict
 	$(MAKE) --no-print-directory browser
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
 ## make browser: open every page of _build/html in headless Chromium (images, links, console);
 ## full-page screenshots go to _build/screenshots.
 browser: venv $(CHROMIUM)
-	$(PY) -m mmc_utils.browser_check _build/html --screenshots _build/screenshots
+	$(PY) -m booktools.browser_check _build/html --screenshots _build/screenshots
 
 ## make claims: every chapter at book scale for seeds 0-3; prints each claim per seed and
 ## records the table in tests/claims_by_seed.md (fails if any claim fails for any seed).
 claims: venv
-	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
+	$(PY) -m booktools.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
 
 ## make unit: the unit tests only (no chapters).
 unit: venv

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import psutil
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # the book's tools (booktools/) live in the checkout, not in the wheel
+
 CHAPTER_LIMIT_S, BOOK_LIMIT_S, MEMORY_LIMIT = 180.0, 600.0, 4 * 2**30
 
 
@@ -58,7 +61,7 @@ def main() -> int:
         os.environ["MMC_STRICT_CLAIMS"] = "1"
         os.environ.pop("MMC_CODE_VERSION", None)
         os.environ.pop("MMC_SCALE", None)
-        from mmc_utils import booktools  # after the environment is set
+        from booktools import book as booktools  # after the environment is set
 
         import torch
 

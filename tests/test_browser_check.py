@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mmc_utils import browser_check
+from booktools import browser_check
 
 needs_chromium = pytest.mark.skipif(not browser_check.CHROMIUM.exists(),
                                     reason="no /usr/bin/chromium (`make browser` installs it)")

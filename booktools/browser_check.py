@@ -11,7 +11,7 @@ machine has no internet) and are only counted. A full-page PNG of each page is k
 Driver: Playwright for Python with Debian's ``/usr/bin/chromium`` (never a downloaded
 browser). Command line::
 
-    python -m mmc_utils.browser_check [HTML_DIR] [--screenshots DIR]
+    python -m booktools.browser_check [HTML_DIR] [--screenshots DIR]
 
 It prints one line per page and a summary, and exits 1 if any page fails (or the run hangs
 past ``--timeout``), 2 if there is no site to check.
@@ -36,7 +36,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from . import REPO_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -298,7 +298,7 @@ def format_result(result: PageResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status (0 all pages pass, 1 a page fails, 2 no site)."""
-    parser = argparse.ArgumentParser(prog="python -m mmc_utils.browser_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m booktools.browser_check", description=__doc__.split("\n")[0])
     parser.add_argument("html_dir", nargs="?", type=Path, default=REPO_ROOT / "_build" / "html")
     parser.add_argument("--screenshots", type=Path, default=REPO_ROOT / "_build" / "screenshots",
                         help="where the full-page PNGs go (default: _build/screenshots)")

@@ -8,8 +8,8 @@ the very outputs that were checked.
 
 Command line::
 
-    python -m mmc_utils.booktools execute [NOTEBOOK ...]   # default: every chapter
-    python -m mmc_utils.booktools build [--strict]         # -W -n --keep-going
+    python -m booktools.book execute [NOTEBOOK ...]   # default: every chapter
+    python -m booktools.book build [--strict]         # -W -n --keep-going
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import Iterator
 
 import yaml
 
-from .store import REPO_ROOT
+from . import REPO_ROOT
 
 STAGE = REPO_ROOT / "_build" / "executed"
 _STAGED_FILES = ("_config.yml", "_toc.yml")
@@ -142,7 +142,7 @@ def build_html(strict: bool = True, stage: Path = STAGE) -> Path:
     """
     missing = [str(nb) for nb in toc_notebooks() if not (stage / nb).exists()]
     if missing:
-        raise FileNotFoundError(f"not executed yet: {', '.join(missing)}; run `python -m mmc_utils.booktools execute`")
+        raise FileNotFoundError(f"not executed yet: {', '.join(missing)}; run `python -m booktools.book execute`")
     widgets_js = stage / "_widgets_js" / "widgets" / "embed-amd.js"
     if not widgets_js.exists():
         raise FileNotFoundError(f"the widgets' JavaScript is missing ({widgets_js}); run `make widgets-js` "
@@ -159,7 +159,7 @@ def build_html(strict: bool = True, stage: Path = STAGE) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mmc_utils.booktools", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m booktools.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute notebooks into _build/executed")
     ex.add_argument("notebooks", nargs="*", help="paths relative to the repo root (default: all of _toc.yml)")
