@@ -30,7 +30,8 @@ from .locations import cache_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Modules whose code cannot change a stored result; editing them keeps the cache valid.
-_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "store.py", "chapter.py", "locations.py"}
+_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "store.py", "chapter.py", "locations.py",
+                 "codeview.py", "booktime.py"}
 
 Tensors = dict[str, torch.Tensor]
 
