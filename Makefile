@@ -65,8 +65,8 @@ book: venv vendor-js
 	$(PY) -m booktools.book build
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
-## make book-student: the same book with the exercises' solutions hidden (sphinx-exercise's
-## hide_solutions), built from the chapters `make book` executed, into _build/student.
+## make book-student: the same book with the exercises' solutions left out (booktools/student.py;
+## sphinx-exercise's hide_solutions misses gated solutions), from the chapters `make book` executed, into _build/student.
 book-student: venv vendor-js
 	@test -n "$$(ls _build/executed/book/*.ipynb 2>/dev/null)" || $(PY) -m booktools.book execute
 	$(PY) -m booktools.book build --student

@@ -15,7 +15,7 @@ Command line::
 The staged ``_config.yml`` gets what only the build knows: the package's version (for the
 footer and the substitutions ``{{ version }}`` and ``{{ wheel_download }}``, a download link
 to the wheel that ``build`` puts next to the introduction) and, for the student edition,
-sphinx-exercise's ``hide_solutions``.
+the extension that leaves the solutions out (:mod:`booktools.student`).
 """
 from __future__ import annotations
 
@@ -142,9 +142,9 @@ def staged_config(wheel: str, *, student: bool = False) -> dict:
     link = f"{{download}}`{wheel} <{Path(WHEEL_DIR).name}/{wheel}>`"
     config.setdefault("parse", {}).setdefault("myst_substitutions", {}).update(version=__version__, wheel_download=link)
     config.setdefault("html", {})["extra_footer"] = FOOTER.format(version=__version__)
-    if student:
+    if student:  # sphinx-exercise's hide_solutions misses gated solutions: see booktools/student.py
         config["title"] += " (student edition)"
-        config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+        config.setdefault("sphinx", {}).setdefault("local_extensions", {})["booktools.student"] = str(REPO_ROOT)
     return config
 
 

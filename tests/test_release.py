@@ -36,5 +36,6 @@ def test_the_built_book_shows_the_version_and_links_the_wheel():
     assert mmc_utils.__version__ in config["html"]["extra_footer"]
     subs = config["parse"]["myst_substitutions"]
     assert subs["version"] == mmc_utils.__version__ and wheel_name() in subs["wheel_download"]
-    assert "hide_solutions" not in config["sphinx"]["config"]
-    assert staged_config(wheel_name(), student=True)["sphinx"]["config"]["hide_solutions"] is True
+    assert "booktools.student" not in config["sphinx"].get("local_extensions", {})
+    student = staged_config(wheel_name(), student=True)
+    assert "booktools.student" in student["sphinx"]["local_extensions"] and "student" in student["title"]
