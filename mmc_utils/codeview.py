@@ -4,7 +4,9 @@
 every statement that does the work; it drops the argument checks at the top level of the
 body and puts one comment line where they were. A statement counts as a check when it is
 
-- a call (bare, or assigned) to a function whose name starts with ``check`` or ``_check``,
+- a call to a function whose name starts with ``check`` or ``_check``, bare or assigned to
+  names that the rest of the body does not use (``ivs = _check_interventions(...)`` stays
+  when ``ivs`` is used later),
 - an ``if`` whose body only raises or checks (and that has no ``else``),
 - ``assert`` or ``raise``.
 
@@ -39,6 +41,27 @@ def is_check(stmt: ast.stmt) -> bool:
     return False
 
 
+def _names_read(stmt: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _names_written(stmt: ast.stmt) -> set[str]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _checks(body: list[ast.stmt]) -> list[bool]:
+    """Which statements of ``body`` to leave out: checks whose results the kept statements never read."""
+    drop, read_later = [False] * len(body), set()
+    for i in range(len(body) - 1, -1, -1):
+        stmt = body[i]
+        if is_check(stmt) and not (_names_written(stmt) & read_later):
+            drop[i] = True
+        else:
+            read_later |= _names_read(stmt)
+    return drop
+
+
 def method_source(obj: Any) -> str:
     """The source of ``obj`` (a function or method) without its argument checks and with a short docstring."""
     source = textwrap.dedent(inspect.getsource(obj))
@@ -54,13 +77,17 @@ def method_source(obj: Any) -> str:
         summary = inspect.cleandoc(body[0].value.value).split("\n\n")[0].replace("\n", " ")
         keep.append(f'{indent}"""{summary}"""')
         body = body[1:]
-    dropped = False
-    for stmt in body:
-        if is_check(stmt):
+    dropped, previous_end = False, None
+    for stmt, leave_out in zip(body, _checks(body)):
+        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+        if leave_out:
             if not dropped:
                 keep.append(indent + CHECKS_NOTE)
             dropped = True
-            continue
-        keep.extend(lines[stmt.lineno - 1:stmt.end_lineno])
-        dropped = False
+        else:
+            if previous_end is not None and not dropped:
+                keep.extend(lines[previous_end:start])  # blank lines and comments between statements
+            keep.extend(lines[start:stmt.end_lineno])
+            dropped = False
+        previous_end = stmt.end_lineno
     return "\n".join(keep) + "\n"
