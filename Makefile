@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed
 # Debian's Chromium, for the browser check of the built book (installed when missing).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-# The ipywidgets JavaScript the pages load (see nb_ipywidgets_js in _config.yml), from the
-# npm registry at pinned versions into the staged book's html_static_path (git-ignored).
-WIDGETS_JS := _build/executed/_widgets_js/widgets
+# The JavaScript the pages load, from the npm registry at pinned versions into the staged book's
+# html_static_path (git-ignored), so that the book works offline: the ipywidgets HTML manager and
+# require.js (see nb_ipywidgets_js in _config.yml) and MathJax 3 (mathjax_path in _config.yml).
+VENDOR := _build/executed/_vendor
+WIDGETS_JS := $(VENDOR)/widgets
+MATHJAX_JS := $(VENDOR)/mathjax
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 REQUIREJS := requirejs@2.3.8
+MATHJAX := mathjax@3.2.2
 
-.PHONY: book test unit notebooks html lab bench claims clean venv browser widgets-js
+.PHONY: book book-student test unit notebooks html lab bench claims clean venv browser widgets-js mathjax-js vendor-js
 
 venv: $(STAMP)
 
@@ -29,7 +33,22 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+vendor-js: widgets-js mathjax-js
+
 widgets-js: $(WIDGETS_JS)/embed-amd.js
+
+mathjax-js: $(MATHJAX_JS)/tex-mml-chtml.js
+
+# MathJax's combined TeX/MathML + CommonHTML component, the extensions and accessibility modules it
+# loads on demand, and its web fonts (the speech rule engine, sre/, is only for the explorer).
+$(MATHJAX_JS)/tex-mml-chtml.js:
+	rm -rf $(MATHJAX_JS) _build/npm-mathjax && mkdir -p $(MATHJAX_JS) _build/npm-mathjax
+	cd _build/npm-mathjax && npm pack --silent $(MATHJAX) >/dev/null
+	tar -xzf _build/npm-mathjax/mathjax-*.tgz -C $(MATHJAX_JS) --strip-components=2 --wildcards \
+		package/es5/tex-mml-chtml.js 'package/es5/input/*' 'package/es5/output/chtml/*' 'package/es5/a11y/*' \
+		'package/es5/ui/*' 'package/es5/adaptors/*'
+	tar -xzf _build/npm-mathjax/mathjax-*.tgz -C $(MATHJAX_JS) --strip-components=1 package/LICENSE
+	rm -rf _build/npm-mathjax
 
 $(WIDGETS_JS)/embed-amd.js:
 	rm -rf $(WIDGETS_JS) _build/npm && mkdir -p $(WIDGETS_JS) _build/npm
@@ -41,28 +60,35 @@ $(WIDGETS_JS)/embed-amd.js:
 	rm -rf _build/npm
 
 ## make book: create the environment, execute every chapter once, build _build/html.
-book: venv widgets-js
-	$(PY) -m mmc_utils.booktools execute
-	$(PY) -m mmc_utils.booktools build
+book: venv vendor-js
+	$(PY) -m booktools.book execute
+	$(PY) -m booktools.book build
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
+
+## make book-student: the same book with the exercises' solutions left out (booktools/student.py;
+## sphinx-exercise's hide_solutions misses gated solutions), from the chapters `make book` executed, into _build/student.
+book-student: venv vendor-js
+	@test -n "$$(ls _build/executed/book/*.ipynb 2>/dev/null)" || $(PY) -m booktools.book execute
+	$(PY) -m booktools.book build --student
+	@echo "Open file://$(CURDIR)/_build/student/_build/html/index.html"
 
 ## make test: unit tests, every chapter through papermill with claims enforced, strict HTML build,
 ## every page checked in headless Chromium.
-test: venv $(CHROMIUM) widgets-js
+test: venv $(CHROMIUM) vendor-js
 	MMC_STRICT_CLAIMS=1 $(PY) -m pytest -q --durations=8 tests
-	$(PY) -m mmc_utils.booktools build --strict
+	$(PY) -m booktools.book build --strict
 	$(MAKE) --no-print-directory browser
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
 ## make browser: open every page of _build/html in headless Chromium (images, links, console);
 ## full-page screenshots go to _build/screenshots.
 browser: venv $(CHROMIUM)
-	$(PY) -m mmc_utils.browser_check _build/html --screenshots _build/screenshots
+	$(PY) -m booktools.browser_check _build/html --screenshots _build/screenshots
 
 ## make claims: every chapter at book scale for seeds 0-3; prints each claim per seed and
 ## records the table in tests/claims_by_seed.md (fails if any claim fails for any seed).
 claims: venv
-	$(PY) -m mmc_utils.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
+	$(PY) -m booktools.seedcheck --seeds 0 1 2 3 --out tests/claims_by_seed.md
 
 ## make unit: the unit tests only (no chapters).
 unit: venv

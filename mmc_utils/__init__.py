@@ -9,4 +9,4 @@ Modules (data flows top to bottom; imports follow the same direction):
 - ``paths``, ``align``, ``finetune``: the science of the chapters
 - ``plots``, ``widgets``, ``claims``: presentation, on top of everything
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is set (pyproject, notebooks and the book read it)

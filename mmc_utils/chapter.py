@@ -6,7 +6,9 @@ A chapter's first code cell after the parameters is::
 
 and then uses ``ch.scale``, ``ch.seed``, ``ch.device``, ``ch.check(...)`` for claims,
 ``ch.glue(...)`` for numbers in the prose and :func:`show_code` to print the source of a
-key function for the reader.
+key function for the reader. In a checkout, :func:`start` also glues ``book_time``: the
+chapter's last measured time at ``book`` scale (see :mod:`mmc_utils.booktime`), which the
+box at the top of the chapter shows.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from typing import Any
 
 import torch
 
+from .booktime import chapter_time
 from .claims import Claims
+from .codeview import method_source
 from .runtime import pick_device, seed_everything
 from .scales import resolve_scale
 
@@ -54,18 +58,41 @@ class Chapter:
 
 
 def start(name: str, scale: str | None, seed: int, device: str | None = "auto") -> Chapter:
-    """Resolve ``scale`` (``MMC_SCALE`` wins), pick the device, seed everything, open claims."""
+    """Resolve ``scale`` (``MMC_SCALE`` wins), pick the device, seed everything, open claims.
+
+    In a notebook of a checkout it also glues ``book_time``, the chapter's measured time.
+    """
     scale = resolve_scale(scale)
     dev = pick_device(device)
     seed_everything(seed)
-    return Chapter(name=name, scale=scale, seed=int(seed), device=dev, claims=Claims(name, scale, seed))
+    ch = Chapter(name=name, scale=scale, seed=int(seed), device=dev, claims=Claims(name, scale, seed))
+    measured = chapter_time(name)
+    if measured is not None and _in_ipython():
+        from IPython.display import Markdown
+
+        ch.glue("book_time", Markdown(measured))
+    return ch
 
 
-def show_code(obj: Any) -> None:
-    """Display the source code of a function or class from ``mmc_utils`` in the notebook."""
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    return get_ipython() is not None
+
+
+def show_code(obj: Any, method_only: bool = False) -> None:
+    """Display the source code of a function or class from ``mmc_utils`` in the notebook.
+
+    Args:
+        obj: the function, method or class.
+        method_only: show only the method: the docstring's first paragraph and the statements
+            that do the work, without the argument checks (see :mod:`mmc_utils.codeview`).
+    """
     from IPython.display import Markdown, display
 
-    source = inspect.getsource(obj)
+    source = method_source(obj) if method_only else inspect.getsource(obj)
     module = inspect.getmodule(obj)
     where = f"`{module.__name__}.{obj.__qualname__}`" if module else f"`{obj.__qualname__}`"
     display(Markdown(f"{where}:\n\n```python\n{source}\n```"))

@@ -2,7 +2,7 @@
 
 A notebook opens a :class:`Claims` book with its name, scale and seed, and calls
 :meth:`Claims.check` for each finding. Each check is recorded in
-``$MMC_CLAIMS_DIR/<notebook>.json`` (default ``_build/claims/``) as an object with ``id``,
+``$MMC_CLAIMS_DIR/<notebook>.json`` (default ``_build/claims/``, see :mod:`.locations`) as an object with ``id``,
 ``statement``, ``holds`` and ``values`` (the numbers it was judged on). A failed claim
 raises :class:`ClaimFailed` when ``MMC_STRICT_CLAIMS=1`` (the test harness sets it) and
 otherwise shows a visible warning, so a reader exploring another seed or scale sees what
@@ -22,7 +22,8 @@ import torch
 
 from .checks import check_int
 from .scales import SCALES
-from .store import REPO_ROOT, canonical_json
+from .locations import claims_dir
+from .store import canonical_json
 
 
 class ClaimFailed(AssertionError):
@@ -31,12 +32,6 @@ class ClaimFailed(AssertionError):
 
 class ClaimWarning(UserWarning):
     """A chapter's claim did not hold (non-strict mode)."""
-
-
-def claims_dir() -> Path:
-    """``$MMC_CLAIMS_DIR`` or ``<repo>/_build/claims``."""
-    env = os.environ.get("MMC_CLAIMS_DIR")
-    return Path(env) if env else REPO_ROOT / "_build" / "claims"
 
 
 def strict() -> bool:

@@ -5,12 +5,18 @@ Images are expected in the data layer's convention: float tensors in [-1, 1], [B
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
+import base64
+import html
+import io
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
 
 SET_COLORS = {"NC": "#1f77b4", "C": "#2ca02c", "RC": "#d62728", "RI": "#9467bd"}
 SET_NAMES = {"NC": "no cue", "C": "cue", "RC": "randomised cue", "RI": "randomised image"}
@@ -154,3 +160,61 @@ def prediction_rows(model: torch.nn.Module, sets: Mapping[str, object], n: int =
             if c < len(preds[k]):
                 ax.title.set_color("#2ca02c" if preds[k][c] == truths[k][c] else "#d62728")
     return fig
+
+
+def cue_zoom(images: object, cue: object, n: int = 5, class_names: Sequence[str] | None = None,
+             title: str | None = None, size: float = 2.0) -> plt.Figure:
+    """The first ``n`` images of a cued set, enlarged pixel by pixel, each cue box outlined.
+
+    At thumbnail size a box of one or two pixels is invisible; here every pixel is a visible
+    square (nearest-neighbour enlargement) and a frame marks the pixels the cue replaced.
+
+    Args:
+        images: a CueSet (e.g. ``data.eval_sets()["C"]``): ``subset``, ``materialize``, ``cue_labels``.
+        cue: the box cue that made it (``data.cue``; needs ``box_slices(label)``).
+        n: images to show.
+        class_names: names for the captions (default: the label numbers).
+        title: the figure's title.
+        size: inches per image.
+
+    Raises:
+        TypeError: ``cue`` has no boxes (e.g. the dominoes cue).
+    """
+    if not hasattr(cue, "box_slices"):
+        raise TypeError(f"cue_zoom needs a box cue (with box_slices), got {type(cue).__name__}")
+    sub = images.subset(torch.arange(min(n, len(images))))
+    x, y = sub.materialize()
+    rgb, cue_labels = to_rgb(x), sub.cue_labels.cpu().tolist()
+    fig, axes = plt.subplots(1, len(rgb), figsize=(size * len(rgb), size + 0.5), squeeze=False)
+    for ax, img, label, c in zip(axes[0], rgb, y.cpu().tolist(), cue_labels):
+        ax.imshow(img, interpolation="nearest")
+        box = cue.box_slices(c) if c >= 0 else None
+        if box is not None:
+            rows, cols = box
+            ax.add_patch(Rectangle((cols.start - 0.5, rows.start - 0.5), cols.stop - cols.start,
+                                   rows.stop - rows.start, fill=False, edgecolor="#ff00ff", linewidth=2.5,
+                                   clip_on=False))
+        name = class_names[label] if class_names else str(label)
+        ax.set_title(f"{name}\n{'box outlined' if box is not None else 'no box'}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if title else 1))
+    return fig
+
+
+def figure_html(fig: plt.Figure, alt: str) -> HTML:
+    """The figure as an inline PNG ``<img>`` with an alt text, for outputs that cannot carry one (widgets).
+
+    A figure displayed inside an ipywidgets ``Output`` becomes an image without alt text in the
+    book; this HTML carries the description along.
+    """
+    from IPython.display import HTML
+
+    if not alt or not alt.strip():
+        raise ValueError("alt must describe the figure")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return HTML(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')

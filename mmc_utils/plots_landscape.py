@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .plots import SET_COLORS, SET_NAMES
+from .plots import SET_COLORS, SET_NAMES, figure_html
 
 PATH_STYLES = {"linear": dict(color="white", ls="--", lw=1.6), "quadratic": dict(color="white", ls="-", lw=1.6)}
 
@@ -212,7 +212,8 @@ def toy_path_explorer(start, end, X, y):
             axes[1].set_xlabel("t")
             axes[1].set_ylabel("squared loss on D")
             fig.tight_layout()
-            display(fig)
+            display(figure_html(fig, f"Left: decision regions of the toy network at t = {t.value:.2f} on the path, "
+                                     "with the data points; right: its squared loss along the path, the current t marked"))
             plt.close(fig)
 
     t.observe(draw, names="value")

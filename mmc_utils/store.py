@@ -10,7 +10,7 @@ deleted and rebuilt. Both files are written to temporary names and renamed into 
 Nothing here unpickles anything.
 
 The directory is ``$MMC_CACHE_DIR`` or, by default, ``_cache/`` at the repository root
-(git-ignored).
+(git-ignored), or the user's cache folder outside a checkout (see :mod:`mmc_utils.locations`).
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .locations import cache_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
 # Modules whose code cannot change a stored result; editing them keeps the cache valid.
-_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "booktools.py", "store.py", "chapter.py",
-                 "browser_check.py", "seedcheck.py"}
+_PRESENTATION = {"plots.py", "plots_landscape.py", "widgets.py", "claims.py", "store.py", "chapter.py", "locations.py",
+                 "codeview.py", "booktime.py"}
 
 Tensors = dict[str, torch.Tensor]
 
@@ -75,9 +75,8 @@ def _json_default(obj: Any) -> Any:
 
 
 def default_cache_dir() -> Path:
-    """``$MMC_CACHE_DIR`` if set, else ``<repo>/_cache``."""
-    env = os.environ.get("MMC_CACHE_DIR")
-    return Path(env) if env else REPO_ROOT / "_cache"
+    """``$MMC_CACHE_DIR`` if set, else ``<repo>/_cache`` (see :func:`mmc_utils.locations.cache_dir`)."""
+    return cache_dir()
 
 
 def _sha256_file(path: Path) -> str:

@@ -10,7 +10,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 
 from .data import CueDataConfig, build_data, num_classes
-from .plots import eval_set_examples
+from .plots import eval_set_examples, figure_html
 
 
 def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None, n: int = 8):
@@ -46,10 +46,10 @@ def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None
             out.clear_output(wait=True)
             frac = data.train.cued.float().mean().item() if lab is None else \
                 data.train.cued[data.train.labels == lab].float().mean().item()
-            fig = eval_set_examples({which.value: chosen}, n=n, label=lab, class_names=class_names,
-                                    title=f"{cue.value} cue, p = {p.value:.1f}: {100 * frac:.0f}% of these "
-                                          f"training images cued")
-            display(fig)
+            title = f"{cue.value} cue, p = {p.value:.1f}: {100 * frac:.0f}% of these training images cued"
+            fig = eval_set_examples({which.value: chosen}, n=n, label=lab, class_names=class_names, title=title)
+            display(figure_html(fig, f"{n} images of the {which.value} set, "
+                                     f"{'all classes' if lab is None else 'one class'}; {title}"))
             plt.close(fig)
 
     for ctl in (cue, p, which, label):
@@ -71,7 +71,7 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
     from IPython.display import display
 
     from .paths import model_at
-    from .plots import prediction_rows
+    from .plots import figure_html, prediction_rows
 
     t = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="t", continuous_update=False)
     out = w.Output()
@@ -81,7 +81,8 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
         with out:
             out.clear_output(wait=True)
             fig = prediction_rows(net, sets, n=n, class_names=class_names, title=f"γ(t) at t = {t.value:.1f}")
-            display(fig)
+            display(figure_html(fig, f"Predictions of the model at t = {t.value:.1f} on the path for {n} images "
+                                     f"of each set ({', '.join(sets)}), captioned with the predicted class"))
             plt.close(fig)
 
     t.observe(draw, names="value")

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from mmc_utils import booktools
+from booktools import book as booktools
 
 NOTEBOOKS = booktools.toc_notebooks()
 

@@ -1,7 +1,7 @@
-"""`make claims`: the per-seed claim table (mmc_utils.seedcheck)."""
+"""`make claims`: the per-seed claim table (booktools.seedcheck)."""
 import os
 
-from mmc_utils import seedcheck
+from booktools import seedcheck
 
 
 def _rec(cid, holds, **values):

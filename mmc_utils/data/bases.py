@@ -3,7 +3,8 @@
 Every base is returned the same way: float32 images ``[N, 3, H, W]`` in [-1, 1] (grey
 images are repeated over three channels) and int64 labels ``[N]``. Nothing is ever
 downloaded: the torchvision data sets are opened with ``download=False`` from
-``data_dir`` (default: the environment variable ``MMC_DATA_DIR``, else ``<repo>/data``),
+``data_dir`` (default: the environment variable ``MMC_DATA_DIR``, else ``<repo>/data``, or the
+user's data folder outside a checkout),
 and a missing one raises a single ``FileNotFoundError`` that says where it was looked for
 and how to fetch it on a machine with internet access.
 """
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_choice, check_int
+from ..locations import data_dir
 from .rng import derive_generator, derive_seed
 from .shapes import make_shapes
 
@@ -45,9 +47,8 @@ def num_classes(name: str) -> int:
 
 
 def default_data_dir() -> Path:
-    """``$MMC_DATA_DIR`` if set, else ``<repository root>/data``."""
-    env = os.environ.get("MMC_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    """``$MMC_DATA_DIR`` if set, else ``<repository root>/data`` (see :func:`mmc_utils.locations.data_dir`)."""
+    return data_dir()
 
 
 def _missing_message(name: str, root: Path) -> str:

@@ -2,16 +2,18 @@
 
 For each HTML page under ``HTML_DIR`` (served from 127.0.0.1 by a server in a thread) it
 checks that the page loads with HTTP 200, that every ``<img>`` loaded and has pixels
-(``naturalWidth > 0``, ``data:`` URIs included), that every relative ``href``/``src`` of
-the page's HTML points to an existing file (and a ``#fragment`` of an ``.html`` target
-to an existing id), that embedded ipywidgets were rendered, and that the browser console
-shows no error and no local request failed. Requests to other hosts may fail (the CI
-machine has no internet) and are only counted. A full-page PNG of each page is kept.
+(``naturalWidth > 0``, ``data:`` URIs included) and a meaningful alt text (not empty, not
+the image's own path, which Sphinx uses when a figure has none), that every relative
+``href``/``src`` of the page's HTML points to an existing file (and a ``#fragment`` of an
+``.html`` target to an existing id), that embedded ipywidgets were rendered, that a page
+with math (``class="math"``) shows at least one formula typeset by MathJax, and that the
+browser console shows no error and no local request failed. The book must work offline:
+a request to any other host is blocked, and is a failure. A full-page PNG of each page is kept.
 
 Driver: Playwright for Python with Debian's ``/usr/bin/chromium`` (never a downloaded
 browser). Command line::
 
-    python -m mmc_utils.browser_check [HTML_DIR] [--screenshots DIR]
+    python -m booktools.browser_check [HTML_DIR] [--screenshots DIR]
 
 It prints one line per page and a summary, and exits 1 if any page fails (or the run hangs
 past ``--timeout``), 2 if there is no site to check.
@@ -36,7 +38,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from . import REPO_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -58,8 +60,17 @@ _IMAGES_JS = """async () => {
   await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => {
     i.addEventListener('load', r); i.addEventListener('error', r); setTimeout(r, 10000); })));
   return imgs.map(i => ({src: i.currentSrc || i.src, attr: i.getAttribute('src') || '',
-                         complete: i.complete, width: i.naturalWidth}));
+                         alt: i.getAttribute('alt'), complete: i.complete, width: i.naturalWidth}));
 }"""
+# Waits for MathJax 3 to finish its first typesetting pass (if it loaded) and counts the typeset formulas.
+_MATH_JS = """async () => {
+  const m = window.MathJax;
+  if (m && m.startup && m.startup.promise) {
+    await Promise.race([m.startup.promise.catch(() => null), new Promise(r => setTimeout(r, 15000))]);
+  }
+  return document.querySelectorAll('mjx-container').length;
+}"""
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
 
 @dataclass
@@ -69,6 +80,7 @@ class PageResult:
     page: str
     problems: list[str] = field(default_factory=list)
     images: int = 0
+    formulas: int = 0
     external_blocked: int = 0
     harmless: list[str] = field(default_factory=list)
     screenshot: Path | None = None
@@ -80,13 +92,14 @@ class PageResult:
 
 
 class _Refs(HTMLParser):
-    """Collects every ``href``/``src`` (and refresh) URL, every ``id``, and the widget views."""
+    """Collects every ``href``/``src`` (and refresh) URL, every ``id``, the widget views and the math elements."""
 
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[str] = []
         self.ids: set[str] = set()
         self.widget_views = 0
+        self.math = 0
         self.redirect = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -97,6 +110,8 @@ class _Refs(HTMLParser):
                 self.ids.add(a[key])
         if tag == "script" and a.get("type") == _WIDGET_VIEW:
             self.widget_views += 1
+        if "math" in (a.get("class") or "").split():
+            self.math += 1
         if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh" and "url=" in (a.get("content") or ""):
             self.redirect = True  # e.g. the index.html that points at the root page
             self.refs.append(a["content"].split("url=", 1)[1].strip())
@@ -142,6 +157,20 @@ def broken_links(html_dir: Path, page: Path) -> list[str]:
         elif url.fragment and target.suffix == ".html" and unquote(url.fragment) not in _parse(target).ids:
             bad.append(f"broken anchor {ref}")
     return bad
+
+
+def meaningful_alt(alt: str | None, src: str) -> bool:
+    """True when ``alt`` describes an image: not missing or blank, and not a file name or path.
+
+    Sphinx and myst-nb write the image's own URI as its alt text when a figure has none
+    (``alt="../_images/abc.png"``); a screen reader would read that out.
+    """
+    text = (alt or "").strip()
+    if not text:
+        return False
+    name = unquote(urlsplit(src).path).rsplit("/", 1)[-1]
+    path_like = "/" in text and " " not in text
+    return not (path_like or text.lower().endswith(_IMAGE_SUFFIXES) or (name and name in text) or text == src)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -199,6 +228,7 @@ def check_page(context: BrowserContext, base_url: str, html_dir: Path, page: Pat
             problems.append(f"request failed: {_short(request.url)} ({request.failure})")
         else:
             result.external_blocked += 1
+            problems.append(f"external request (the book must work offline): {request.url[:160]}")
 
     def on_response(response) -> None:
         if _is_local(response.url) and response.status >= 400:
@@ -224,11 +254,16 @@ def check_page(context: BrowserContext, base_url: str, html_dir: Path, page: Pat
         if parsed.redirect:  # its target is a page of its own; the link check covers the URL
             return result
         for img in tab.evaluate(_IMAGES_JS):
-            if not _is_local(img["src"]) and img["width"] == 0:
-                continue  # an external image: allowed to fail offline
             result.images += 1
+            where = img["attr"][:120] or img["src"][:120]
             if not img["complete"] or img["width"] == 0:
-                problems.append(f"image not loaded or empty: {img['attr'][:120] or img['src'][:120]}")
+                problems.append(f"image not loaded or empty: {where}")
+            if not meaningful_alt(img["alt"], img["attr"] or img["src"]):
+                problems.append(f"image without a meaningful alt text: {where} (alt={img['alt']!r:.60})")
+        if parsed.math:
+            result.formulas = tab.evaluate(_MATH_JS)
+            if result.formulas == 0:
+                problems.append(f"math not typeset: {parsed.math} formula(s) in the page, none rendered by MathJax")
         views = parsed.widget_views
         if views:
             rendered = tab.evaluate("document.querySelectorAll('.jupyter-widgets').length")
@@ -275,6 +310,8 @@ def check_site(html_dir: Path, screenshots: Path | None = None, *, chromium: Pat
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900})
+        # Nothing leaves the machine, whether or not it has a network: other hosts are refused.
+        context.route(lambda url: not _is_local(url), lambda route: route.abort("blockedbyclient"))
         try:
             for page in pages:
                 result = check_page(context, base_url, html_dir, page, screenshots)
@@ -288,7 +325,7 @@ def check_site(html_dir: Path, screenshots: Path | None = None, *, chromium: Pat
 
 def format_result(result: PageResult) -> str:
     """One line for a page: ``ok`` or ``FAIL``, the page, and what was found."""
-    info = f"{result.images} images, {result.external_blocked} external requests blocked"
+    info = f"{result.images} images, {result.formulas} formulas, {result.external_blocked} external requests blocked"
     if result.harmless:
         info += f", {len(result.harmless)} known harmless errors"
     if result.ok:
@@ -298,7 +335,7 @@ def format_result(result: PageResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status (0 all pages pass, 1 a page fails, 2 no site)."""
-    parser = argparse.ArgumentParser(prog="python -m mmc_utils.browser_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m booktools.browser_check", description=__doc__.split("\n")[0])
     parser.add_argument("html_dir", nargs="?", type=Path, default=REPO_ROOT / "_build" / "html")
     parser.add_argument("--screenshots", type=Path, default=REPO_ROOT / "_build" / "screenshots",
                         help="where the full-page PNGs go (default: _build/screenshots)")

@@ -8,7 +8,7 @@ and the first numbers it was judged on, and writes the same table as Markdown.
 
 Command line::
 
-    python -m mmc_utils.seedcheck [--seeds 0 1 2 3] [--jobs 2] [--out tests/claims_by_seed.md] [NOTEBOOK ...]
+    python -m booktools.seedcheck [--seeds 0 1 2 3] [--jobs 2] [--out tests/claims_by_seed.md] [NOTEBOOK ...]
 
 Executed notebooks go to ``_build/seeds/seed<S>/``, claim files to
 ``_build/seeds/seed<S>/claims/``. Models come from (and go to) the checkpoint cache, so a
@@ -28,9 +28,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from .booktools import environment, execute_notebook, toc_notebooks
-from .checks import check_int
-from .store import REPO_ROOT
+from mmc_utils.checks import check_int
+
+from . import REPO_ROOT
+from .book import environment, execute_notebook, toc_notebooks
 
 SEED_ROOT = REPO_ROOT / "_build" / "seeds"
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3)
@@ -143,7 +144,7 @@ def report(results: Results) -> tuple[str, bool]:
     head = [
         "# Claims by seed", "",
         f"Every claim of the book at `book` scale for seeds {', '.join(map(str, sorted(results)))}, written by "
-        f"`make claims` (`python -m mmc_utils.seedcheck`) on {_dt.date.today().isoformat()}: "
+        f"`make claims` (`python -m booktools.seedcheck`) on {_dt.date.today().isoformat()}: "
         f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}"
         f" (torch threads per chapter: {os.environ.get('OMP_NUM_THREADS') or 'all cores'} when one seed runs at a"
         f" time; cores / jobs with --jobs).",
@@ -156,7 +157,7 @@ def report(results: Results) -> tuple[str, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mmc_utils.seedcheck", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m booktools.seedcheck", description=__doc__.split("\n")[0])
     ap.add_argument("notebooks", nargs="*", help="paths relative to the repo root (default: every chapter)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="default: 0 1 2 3")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown file for the table (default: %(default)s)")

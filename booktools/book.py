@@ -8,8 +8,14 @@ the very outputs that were checked.
 
 Command line::
 
-    python -m mmc_utils.booktools execute [NOTEBOOK ...]   # default: every chapter
-    python -m mmc_utils.booktools build [--strict]         # -W -n --keep-going
+    python -m booktools.book execute [NOTEBOOK ...]   # default: every chapter
+    python -m booktools.book build [--strict]         # -W -n --keep-going
+    python -m booktools.book build --student          # the same book with the solutions hidden
+
+The staged ``_config.yml`` gets what only the build knows: the package's version (for the
+footer and the substitutions ``{{ version }}`` and ``{{ wheel_download }}``, a download link
+to the wheel that ``build`` puts next to the introduction) and, for the student edition,
+the extension that leaves the solutions out (:mod:`booktools.student`).
 """
 from __future__ import annotations
 
@@ -25,9 +31,16 @@ from typing import Iterator
 
 import yaml
 
-from .store import REPO_ROOT
+from mmc_utils import __version__
+
+from . import REPO_ROOT
+from .wheel import build_wheel
 
 STAGE = REPO_ROOT / "_build" / "executed"
+STUDENT_OUTPUT = REPO_ROOT / "_build" / "student"
+WHEEL_DIR = "book/_wheel"  # in the stage, next to the introduction that links to it
+FOOTER = ("mmc_utils {version} · code under the MIT License, text and figures under CC BY 4.0 "
+          "(see LICENSE); cite it with CITATION.cff")
 _STAGED_FILES = ("_config.yml", "_toc.yml")
 _STAGED_SUFFIXES = (".md", ".bib", ".png", ".svg", ".jpg", ".css")
 
@@ -123,11 +136,25 @@ def execute_notebook(notebook: str | Path, *, stage: Path = STAGE, parameters: d
     return dst
 
 
-def stage_sources(stage: Path = STAGE) -> None:
-    """Copy the book's non-notebook sources (config, toc, pages, bibliography) into ``stage``."""
+def staged_config(wheel: str, *, student: bool = False) -> dict:
+    """The book's ``_config.yml`` with the version, the wheel's download link and (student) solutions hidden."""
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    link = f"{{download}}`{wheel} <{Path(WHEEL_DIR).name}/{wheel}>`"
+    config.setdefault("parse", {}).setdefault("myst_substitutions", {}).update(version=__version__, wheel_download=link)
+    config.setdefault("html", {})["extra_footer"] = FOOTER.format(version=__version__)
+    if student:  # sphinx-exercise's hide_solutions misses gated solutions: see booktools/student.py
+        config["title"] += " (student edition)"
+        config.setdefault("sphinx", {}).setdefault("local_extensions", {})["booktools.student"] = str(REPO_ROOT)
+    return config
+
+
+def stage_sources(stage: Path = STAGE, *, student: bool = False) -> None:
+    """Copy the book's non-notebook sources (config, toc, pages, bibliography) and the wheel into ``stage``."""
     stage.mkdir(parents=True, exist_ok=True)
     for name in _STAGED_FILES:
         shutil.copy2(REPO_ROOT / name, stage / name)
+    wheel = build_wheel(stage / WHEEL_DIR)
+    (stage / "_config.yml").write_text(yaml.safe_dump(staged_config(wheel.name, student=student), sort_keys=False))
     for path in (REPO_ROOT / "book").rglob("*"):
         if path.is_file() and path.suffix in _STAGED_SUFFIXES:
             dst = stage / path.relative_to(REPO_ROOT)
@@ -135,36 +162,41 @@ def stage_sources(stage: Path = STAGE) -> None:
             shutil.copy2(path, dst)
 
 
-def build_html(strict: bool = True, stage: Path = STAGE) -> Path:
-    """Build ``_build/html`` from the staged, executed book; return the path of index.html.
+def build_html(strict: bool = True, stage: Path = STAGE, *, student: bool = False, output: Path | None = None) -> Path:
+    """Build the HTML from the staged, executed book; return the path of its index.html.
 
-    Every notebook of ``_toc.yml`` must have been executed into ``stage`` first.
+    Every notebook of ``_toc.yml`` must have been executed into ``stage`` first. The book goes to
+    ``<output>/_build/html``: ``output`` defaults to the repository root (``_build/html``), or to
+    ``_build/student`` for the student edition (solutions hidden).
     """
+    if output is None:
+        output = STUDENT_OUTPUT if student else REPO_ROOT
     missing = [str(nb) for nb in toc_notebooks() if not (stage / nb).exists()]
     if missing:
-        raise FileNotFoundError(f"not executed yet: {', '.join(missing)}; run `python -m mmc_utils.booktools execute`")
-    widgets_js = stage / "_widgets_js" / "widgets" / "embed-amd.js"
-    if not widgets_js.exists():
-        raise FileNotFoundError(f"the widgets' JavaScript is missing ({widgets_js}); run `make widgets-js` "
-                                "(it fetches require.js and the ipywidgets HTML manager from the npm registry)")
-    stage_sources(stage)
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(REPO_ROOT)]
+        raise FileNotFoundError(f"not executed yet: {', '.join(missing)}; run `python -m booktools.book execute`")
+    for vendored in ("widgets/embed-amd.js", "mathjax/tex-mml-chtml.js"):
+        if not (stage / "_vendor" / vendored).exists():
+            raise FileNotFoundError(f"the pages' JavaScript is missing ({stage / '_vendor' / vendored}); run `make vendor-js` "
+                                    "(it fetches require.js, the ipywidgets HTML manager and MathJax from the npm registry)")
+    stage_sources(stage, student=student)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(output)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True)
-    index = REPO_ROOT / "_build" / "html" / "index.html"
+    index = Path(output) / "_build" / "html" / "index.html"
     if not index.exists():
         raise FileNotFoundError(f"the build did not write {index}")
     return index
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mmc_utils.booktools", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m booktools.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute notebooks into _build/executed")
     ex.add_argument("notebooks", nargs="*", help="paths relative to the repo root (default: all of _toc.yml)")
     bd = sub.add_parser("build", help="build _build/html from the executed notebooks")
     bd.add_argument("--strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
+    bd.add_argument("--student", action="store_true", help="the student edition (solutions hidden) in _build/student")
     args = parser.parse_args(argv)
     if args.command == "execute":
         for nb in args.notebooks or toc_notebooks():
@@ -172,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             execute_notebook(nb)
             print(f"executed {nb} in {time.perf_counter() - start:.0f} s", flush=True)
         return 0
-    index = build_html(strict=args.strict)
+    index = build_html(strict=args.strict, student=args.student)
     print(f"The book: {index}")
     return 0
 
