@@ -29,6 +29,9 @@ from mmc_utils.finetune import accuracies_pct
 from mmc_utils.paths import LinearPath, barriers
 
 _BOOK_MODEL = dict(zoo._MODEL["book"])
+FIVE_BLOCKS = ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1))   # the SmallCNN plan before the sweep
+SIX_BLOCKS = ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))  # the plan it chose
+OLD_DATA = {"base_kwargs": {}, "cue_kwargs": {}}               # the book's data before the sweep
 # name -> {"model": SmallCNN overrides, "data": CueDataConfig overrides, "train": TrainConfig overrides, "cbft": FinetuneConfig overrides}
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -48,34 +51,34 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "small2_far": {"data": {"base_kwargs": {"radius_min": 0.17, "radius_max": 0.25, "spread": 0.15},
                             "cue_kwargs": {"box_size": 2}}},
     "gap2": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 2))}},
-    "gap2x6": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))}},
+    "gap2x6": {"model": {"plan": SIX_BLOCKS}},
     "gap2_small1": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 2))},
                     "data": {"base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25}}},
-    "gap2x6_hard": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "gap2x6_hard": {"model": {"plan": SIX_BLOCKS},
                     "data": {"base_kwargs": {"noise": 0.2, "texture": 0.25}}},
-    "gap2x6_mid": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "gap2x6_mid": {"model": {"plan": SIX_BLOCKS},
                    "data": {"base_kwargs": {"noise": 0.15, "texture": 0.2}}},
-    "cl_box2": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "cl_box2": {"model": {"plan": SIX_BLOCKS},
                 "data": {"base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3,
                                          "noise": 0.1, "texture": 0.12},
                          "cue_kwargs": {"box_size": 2}}},
-    "cl_box2_easy": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "cl_box2_easy": {"model": {"plan": SIX_BLOCKS},
                      "data": {"base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3},
                               "cue_kwargs": {"box_size": 2}}},
-    "cl_box2_easy_inv3": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "cl_box2_easy_inv3": {"model": {"plan": SIX_BLOCKS},
                           "data": {"base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3},
                                    "cue_kwargs": {"box_size": 2}},
                           "cbft": {"invariance_weight": 3.0}},
-    "cl_box2_easy_inv10": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "cl_box2_easy_inv10": {"model": {"plan": SIX_BLOCKS},
                            "data": {"base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3},
                                     "cue_kwargs": {"box_size": 2}},
                            "cbft": {"invariance_weight": 10.0}},
-    "n35k_e4": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "n35k_e4": {"model": {"plan": SIX_BLOCKS},
                 "data": {"n_train": 35_000,
                          "base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 3},
                          "cue_kwargs": {"box_size": 2}},
                 "train": {"epochs": 4}, "cbft": {"invariance_weight": 3.0}},
-    "n35k_e4_cl5": {"model": {"plan": ((32, 1), (32, 2), (64, 1), (64, 2), (64, 1), (64, 2))},
+    "n35k_e4_cl5": {"model": {"plan": SIX_BLOCKS},
                     "data": {"n_train": 35_000,
                              "base_kwargs": {"radius_min": 0.2, "radius_max": 0.3, "spread": 0.25, "clutter": 5},
                              "cue_kwargs": {"box_size": 2}},
@@ -85,10 +88,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _setup(spec: dict[str, Any], scale: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Install the variant's network for every model of this process; its data, training and CBFT overrides.
+
+    A variant changes the book's data and network *as they were before the sweep* (five blocks, 1-pixel
+    box, no clutter, CBFT's invariance weight 1), so that every row of benchmarks/RESULTS.md can be re-run as it was measured.
+    """
+    zoo._MODEL[scale] = {**_BOOK_MODEL, "plan": FIVE_BLOCKS, **spec.get("model", {})}
+    return {**OLD_DATA, **spec.get("data", {})}, spec.get("train", {}), {"invariance_weight": 1.0, **spec.get("cbft", {})}
+
+
 def run(variant: str, seed: int, ps: list[float], stage: str, scale: str = "book") -> list[dict[str, Any]]:
     spec = VARIANTS[variant]
-    zoo._MODEL[scale] = {**_BOOK_MODEL, **spec.get("model", {})}  # the variant's network for every model below
-    data_over, train_over, cbft_over = spec.get("data", {}), spec.get("train", {}), spec.get("cbft", {})
+    data_over, train_over, cbft_over = _setup(spec, scale)
     out = []
     clean_cfg = zoo.data_config(scale, seed, **data_over)
     t0 = time.perf_counter()
@@ -124,11 +136,9 @@ def run_paths(variant: str, seed: int, scale: str = "book") -> dict[str, Any]:
     """Chapter 2's quadratic path θ_NC–θ_C (p = 0.8) and chapter 4's p = 1 exercise: barriers on C."""
     from mmc_utils.paths import BezierPath
 
-    spec = VARIANTS[variant]
-    zoo._MODEL[scale] = {**_BOOK_MODEL, **spec.get("model", {})}
-    data_over, train_over = spec.get("data", {}), spec.get("train", {})
+    data_over, train_over, _ = _setup(VARIANTS[variant], scale)
     t0 = time.perf_counter()
-    config = zoo.data_config(scale, seed, **data_over)
+    config = zoo.data_config(scale, seed, **{"p": 0.8, **data_over})
     data = zoo.load_data(config)
     sets = data.eval_sets()
     theta_nc, _ = zoo.pretrained("clean", config, seed=seed, scale=scale, **train_over)
