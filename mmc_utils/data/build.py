@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..checks import check_choice
+from ..checks import check_choice, check_device
 from .bases import load_base, num_classes
 from .config import CueDataConfig
 from .cues import Cue, make_cue
@@ -98,7 +98,8 @@ class CueData:
         return base.with_cue_labels(base.labels, f"{split} (all cued)")
 
     def to(self, device: str | torch.device) -> "CueData":
-        """A copy with every set on ``device``."""
+        """A copy with every set on ``device`` (an unknown or unavailable device is a ``ValueError``)."""
+        device = check_device("device", device)
         sets = {name: getattr(self, name).to(device) for name in ("train", "clean", "test", "clean_train")}
         return CueData(self.config, self.cue, **sets)
 
@@ -129,6 +130,8 @@ def build_data(config: CueDataConfig, device: str | torch.device | None = None) 
     """
     if not isinstance(config, CueDataConfig):
         raise TypeError(f"config must be a CueDataConfig, got {type(config).__name__}")
+    if device is not None:
+        device = check_device("device", device)  # before any image is generated
     c = config
     k = num_classes(c.base)
     cue = make_cue(c.cue, k, c.image_size, **c.cue_kwargs)

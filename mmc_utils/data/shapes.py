@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..runtime import make_generator
-from ..checks import check_int
+from ..checks import check_finite_real, check_int
 
 SHAPE_NAMES: tuple[str, ...] = (
     "disk", "square", "ring", "triangle", "plus", "bar", "square frame", "two dots", "half-disk", "L-shape",
@@ -175,9 +175,8 @@ def make_shapes(
     size = check_int("size", size, minimum=4)
     seed = check_int("seed", seed, minimum=0)
     num_classes = check_int("num_classes", num_classes, minimum=1, maximum=len(SHAPE_NAMES))
-    for name, value in (("noise", noise), ("texture", texture)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    check_finite_real("noise", noise, minimum=0.0)
+    check_finite_real("texture", texture, minimum=0.0)
     g = make_generator(seed)
     labels = (torch.arange(n) % num_classes)[torch.randperm(n, generator=g)]
     side = 2.0  # the image spans [-1, 1]
