@@ -24,7 +24,8 @@ import math
 import numbers
 import os
 import re
-from typing import Any, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -348,3 +349,17 @@ def env_flag(name: str, default: bool = False) -> bool:
     if value in _FALSE:
         return default if value == "" else False
     raise ValueError(f"environment variable {name} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+@contextmanager
+def batchnorm_batch_guard(x: Tensor) -> Iterator[None]:
+    """Turn torch's error for a train-mode BatchNorm that sees one value per channel (a batch of one
+    image that the network reduces to 1x1) into a ``ValueError`` that names the batch and the way out."""
+    try:
+        yield
+    except ValueError as err:
+        if "Expected more than 1 value per channel" not in str(err):
+            raise
+        raise ValueError(f"a training batch of {x.shape[0]} image(s) of {tuple(x.shape[-2:])} pixels leaves a "
+                         "train-mode BatchNorm layer one value per channel; use larger images, more than one "
+                         "image per batch (another batch_size, or drop_last=True)") from err
