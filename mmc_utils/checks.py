@@ -334,6 +334,16 @@ def labels_checked(name: str, data: Any, num_classes: int | None) -> bool:
     return True
 
 
+def check_data_labels(name: str, data: Any, num_classes: int | None, batch_size: int = 4096) -> None:
+    """Check every label of a data set before it is used: once through ``data.labels`` when it has them
+    (:func:`labels_checked`), else by one pass over ``data.batches`` (for code that cannot check batch
+    by batch)."""
+    if labels_checked(name, data, num_classes):
+        return
+    for _, y in data.batches(batch_size, shuffle=False):
+        check_label_batch(name, y, num_classes)
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 

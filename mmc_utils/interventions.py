@@ -113,12 +113,26 @@ def standard_interventions(seed: int = 0) -> list[Intervention]:
 
 def counterfactual_sets(original: CueSet, interventions: Sequence[Intervention],
                         original_name: str = "C") -> dict[str, CueSet]:
-    """``{original_name: original, intervention name: counterfactual, ...}``."""
-    _check_interventions(interventions)
+    """``{original_name: original, intervention name: counterfactual, ...}``.
+
+    Raises:
+        ValueError: ``original_name`` is empty or the name of one of the interventions (the original
+            would be silently replaced by a counterfactual).
+    """
+    ivs = _check_interventions(interventions)
+    if not isinstance(original_name, str) or not original_name:
+        raise ValueError(f"original_name must be a non-empty str, got {original_name!r}")
+    if original_name in {iv.name for iv in ivs}:
+        raise ValueError(f"original_name {original_name!r} is also the name of an intervention; the sets must "
+                         f"have distinct names (interventions: {[iv.name for iv in ivs]})")
+    interventions = ivs
     return {original_name: original, **{iv.name: iv.apply(original) for iv in interventions}}
 
 
 def _check_interventions(interventions: Any) -> list[Intervention]:
+    if isinstance(interventions, (Intervention, str)) or not hasattr(interventions, "__iter__"):
+        raise TypeError("interventions must be a non-empty sequence of Intervention objects, got "
+                        f"{type(interventions).__name__}")
     ivs = list(interventions)
     if not ivs or not all(isinstance(iv, Intervention) for iv in ivs):
         raise TypeError("interventions must be a non-empty sequence of Intervention objects")
@@ -148,6 +162,8 @@ def invariance_profile(model: nn.Module, original: CueSet, interventions: Sequen
         ``df.attrs`` holds the original's ``loss`` and ``acc`` and the tolerances.
     """
     ivs = _check_interventions(interventions)
+    if not isinstance(original, CueSet):
+        raise TypeError(f"original must be a CueSet, got {type(original).__name__}")
     check_tolerance("tol", tol)
     if loss_tol is not None:
         check_tolerance("loss_tol", loss_tol)

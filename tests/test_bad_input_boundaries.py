@@ -19,6 +19,12 @@ from mmc_utils import claims, runtime, zoo
 from mmc_utils.data import CueDataConfig, build_data
 from mmc_utils.data.rng import derive_seed
 from mmc_utils.data.shapes import make_shapes
+from mmc_utils.finetune import finetune, load_or_finetune
+from mmc_utils.interventions import (counterfactual_sets, invariance_profile, mechanistic_connectivity, remove_cue,
+                                     standard_interventions)
+from mmc_utils.paths import LinearPath, evaluate_path, load_or_train_midpoint, train_midpoint
+from mmc_utils.store import Store, load_or_train
+from mmc_utils.train import TrainConfig, evaluate, load_or_train_model, predict_logits, train_model
 
 from _support import TensorSet
 from test_bad_input import _env, c  # noqa: F401 - the shared fixtures
@@ -27,11 +33,36 @@ P = pytest.param
 DEVICE = r"device must be 'auto', 'cuda\[:i\]', 'mps' or 'cpu', got "
 NO_CUDA = "" if torch.cuda.is_available() else r"device 'cuda' requested but CUDA is not available"
 BIG = 2**63
+BAD_CUDA = "cuda:99" if torch.cuda.is_available() else "cuda"
 
 
 def _labels(c, y: torch.Tensor) -> TensorSet:
     return TensorSet(c.ts.x[:len(y)], y)
 
+
+def _tiny_images(c) -> TensorSet:
+    return TensorSet(torch.zeros(9, 3, 1, 1), torch.arange(9) % 10)
+
+
+def _claim_after_bad_value(c) -> None:
+    book = claims.Claims("bad_input_boundaries", "smoke", 0, display=False)
+    book.check("a", "first", True, when=object())
+
+
+def _strict(c, value: str) -> bool:
+    import os
+    os.environ["MMC_STRICT_CLAIMS"] = value  # the autouse fixture removes it again
+    return claims.strict()
+
+
+def _bad_midpoint_store(c):
+    return load_or_train_midpoint(c.spec, c.model, c.model_b, c.ts, {"d": 1}, epochs=1, lr=0.1, batch_size=8,
+                                  seed=0, store=Store(c.tmp / "mid", version="t"), device="cpu:abc")
+
+
+MID = dict(epochs=1, lr=0.1, batch_size=8, seed=0)
+VMAP = dict(ts=[0, 1], bn="keep", method="vmap")
+LOOP = dict(ts=[0, 1], bn="keep", method="loop")
 
 CASES = [
     # ------------------------------------------------------------------ devices
@@ -89,7 +120,117 @@ CASES = [
     P(lambda c: make_shapes(4, noise=float("nan")), ValueError, r"noise must be a finite number >= 0\.0, got nan",
       id="make_shapes-noise-nan"),
     P(lambda c: make_shapes(4, texture="0.1"), TypeError, r"texture must be a real number", id="make_shapes-texture-str"),
+    # ------------------------------------------------------------------ non-modules where a model is expected
+    P(lambda c: evaluate("model", c.ts), TypeError, r"model must be a torch\.nn\.Module", id="evaluate-str-model"),
+    P(lambda c: predict_logits(None, c.ts), TypeError, r"model must be a torch\.nn\.Module", id="predict_logits-None"),
+    P(lambda c: train_model({"w": 1}, c.ts, c.tcfg, seed=0), TypeError, r"model must be a torch\.nn\.Module",
+      id="train_model-dict-model"),
+    P(lambda c: invariance_profile(c.model, c.ts, standard_interventions()), TypeError,
+      r"original must be a CueSet, got TensorSet", id="invariance_profile-original-type"),
+    P(lambda c: zoo.quadratic_midpoint("theta", c.model, c.dcfg, seed=0), TypeError, r"start must be a torch\.nn\.Module",
+      id="zoo.quadratic_midpoint-start"),
+    P(lambda c: zoo.finetuned(None, "ft", c.dcfg, seed=0, scale="smoke"), TypeError, r"source must be a torch\.nn\.Module",
+      id="zoo.finetuned-source"),
+    P(lambda c: load_or_finetune({"s": 1}, "model", "ft", c.ts, seed=0), TypeError, r"model must be an mmc_utils\.models",
+      id="load_or_finetune-model-type"),
+    # ------------------------------------------------------------------ seeds at the training boundaries
+    P(lambda c: train_model(c.model, c.ts, c.tcfg, seed=BIG), ValueError, r"seed must be below 2\*\*63",
+      id="train_model-seed-2**63"),
+    P(lambda c: train_model(c.model, c.ts, c.tcfg, seed="abc"), ValueError, r"seed must be a non-negative int .*'abc'",
+      id="train_model-seed-str"),
+    P(lambda c: train_midpoint(c.spec, c.model, c.model_b, c.ts, **{**MID, "seed": 2**64}), ValueError,
+      r"seed must be below 2\*\*63", id="train_midpoint-seed-2**64"),
+    P(lambda c: evaluate_path(c.model, c.path, {"NC": c.ts}, seed="abc", **LOOP), ValueError,
+      r"seed must be a non-negative int", id="evaluate_path-seed-str"),
+    P(lambda c: finetune(c.model, "ft", c.ts, config=c.fcfg, seed=2**64), ValueError, r"seed must be below 2\*\*63",
+      id="finetune-seed-2**64"),
+    P(lambda c: load_or_finetune({"s": 1}, c.model, "ft", c.ts, config=c.fcfg, seed=np.float64(1.0)), ValueError,
+      r"seed must be a non-negative int", id="load_or_finetune-seed-float"),
+    P(lambda c: load_or_train_model(c.spec, c.tcfg, c.ts, {"d": 1}, seed=-2), ValueError,
+      r"seed must be a non-negative int, got -2", id="load_or_train_model-seed"),
+    P(lambda c: claims.Claims("bad_input", "smoke", BIG), ValueError, r"seed must be <= ", id="Claims-seed-2**63"),
+    # ------------------------------------------------------------------ labels of duck-typed data sets
+    P(lambda c: train_model(c.model, _labels(c, c.ts.y.int()), c.tcfg, seed=0), TypeError,
+      r"data labels must have dtype torch\.int64, got torch\.int32", id="train_model-int32-labels"),
+    P(lambda c: train_model(c.model, _labels(c, c.ts.y - 1), c.tcfg, seed=0), ValueError,
+      r"data labels must lie in \[0, 9\], got values from -1", id="train_model-negative-labels"),
+    P(lambda c: train_model(c.model, _labels(c, c.ts.y + 5), c.tcfg, seed=0), ValueError,
+      r"data labels must lie in \[0, 9\], got values from 5 to 14", id="train_model-labels-out-of-range"),
+    P(lambda c: evaluate(c.model, _labels(c, c.ts.y - 100)), ValueError, r"data labels must lie in \[0, 9\]",
+      id="evaluate-ignore-index-labels"),
+    P(lambda c: evaluate(c.model3, c.ts), ValueError, r"data labels must lie in \[0, 2\], got values from 0 to 9",
+      id="evaluate-duck-class-mismatch"),
+    P(lambda c: evaluate(c.model, TensorSet(c.ts.x, c.ts.y.float())), TypeError, r"data labels must have dtype",
+      id="evaluate-float-labels"),
+    P(lambda c: train_midpoint(c.spec, c.model, c.model_b, _labels(c, c.ts.y + 10), **MID), ValueError,
+      r"data labels must lie in \[0, 9\]", id="train_midpoint-labels-out-of-range"),
+    P(lambda c: finetune(c.model, "ft", _labels(c, c.ts.y.int()), config=c.fcfg, seed=0), TypeError,
+      r"clean labels must have dtype torch\.int64", id="finetune-int32-labels"),
+    P(lambda c: finetune(c.model, "cbft", c.ts, cue=_labels(c, c.ts.y + 10), config=c.fcfg, seed=0), ValueError,
+      r"cue labels must lie in \[0, 9\]", id="finetune-cbft-cue-labels"),
+    # ------------------------------------------------------------------ evaluate_path: vmap checks as the loop
+    P(lambda c: evaluate_path(c.model, c.path, {"NC": c.nan_ts}, **VMAP), ValueError,
+      r"data holds non-finite images", id="evaluate_path-vmap-nan-set"),
+    P(lambda c: evaluate_path(c.model3, LinearPath(c.model3, c.model3), {"C": c.cs}, **VMAP), ValueError,
+      r"sets\['C'\] has 10 classes but the model's head has 3 outputs", id="evaluate_path-vmap-class-mismatch"),
+    P(lambda c: evaluate_path(c.model3, LinearPath(c.model3, c.model3), {"C": c.cs}, **LOOP), ValueError,
+      r"sets\['C'\] has 10 classes but the model's head has 3 outputs", id="evaluate_path-loop-class-mismatch"),
+    P(lambda c: evaluate_path(c.model3, LinearPath(c.model3, c.model3), {"C": c.ts}, **VMAP), ValueError,
+      r"data labels must lie in \[0, 2\]", id="evaluate_path-vmap-duck-labels"),
+    P(lambda c: evaluate_path(c.model, c.path, {"C": _labels(c, c.ts.y.int())}, **VMAP), TypeError,
+      r"data labels must have dtype torch\.int64", id="evaluate_path-vmap-int32-labels"),
+    P(lambda c: evaluate_path(c.model, c.path, {"C": c.ts}, device="tpu", **VMAP), ValueError, DEVICE + "'tpu'",
+      id="evaluate_path-device"),
+    # ------------------------------------------------------------------ NaN and BatchNorm in training
+    P(lambda c: train_midpoint(c.spec, c.model, c.model_b, c.nan_ts, **MID), ValueError,
+      r"data holds non-finite images \(NaN or inf\)", id="train_midpoint-nan-images"),
+    P(lambda c: train_midpoint(c.spec, c.model, c.model_b, c.ts, **{**MID, "lr": 1e30, "epochs": 2}), ValueError,
+      r"theta_m \(diverged: lower lr\?\) holds non-finite values", id="train_midpoint-diverged"),
+    P(lambda c: load_or_train_midpoint(c.spec, c.model, c.model_b, c.nan_ts, {"d": "nan"}, **MID,
+                                       store=Store(c.tmp / "mid", version="t")), ValueError,
+      r"data holds non-finite images", id="load_or_train_midpoint-nan-images"),
+    P(_bad_midpoint_store, ValueError, DEVICE + "'cpu:abc'", id="load_or_train_midpoint-device"),
+    P(lambda c: train_model(c.model, _tiny_images(c), TrainConfig(epochs=1, lr=0.01, batch_size=8), seed=0),
+      ValueError, r"a training batch of 1 image\(s\) of \(1, 1\) pixels leaves a train-mode BatchNorm",
+      id="train_model-bn-one-value"),
+    # ------------------------------------------------------------------ store calls
+    P(lambda c: Store(c.tmp / "s", version="t").load({"k": 1}, device="tpu"), ValueError, DEVICE + "'tpu'",
+      id="Store.load-device"),
+    P(lambda c: Store(c.tmp / "s", version="t").load({"k": 1}, device=BAD_CUDA), ValueError,
+      r"CUDA is not available|CUDA device\(s\)", id="Store.load-cuda"),
+    P(lambda c: load_or_train({"k": 1}, lambda: ({}, {}), store=Store(c.tmp / "s", version="t"), device="cpu:abc"),
+      ValueError, DEVICE + "'cpu:abc'", id="load_or_train-device"),
+    P(lambda c: Store(c.tmp / "s", version="t").save({"k": 1}, {0: torch.ones(1)}), TypeError,
+      r"tensors must be a dict of str -> torch\.Tensor", id="Store.save-int-key"),
+    P(lambda c: Store(c.tmp / "s", version="t").save({"k": 1}, {"w": torch.ones(1)}, {"x": {1, 2}}), TypeError,
+      r"config value of type set is not JSON-serialisable", id="Store.save-meta-set"),
+    # ------------------------------------------------------------------ claims, interventions
+    P(lambda c: _strict(c, "maybe"), ValueError, r"MMC_STRICT_CLAIMS must be one of 1/true/yes/on or 0/false/no/off",
+      id="claims.strict-unknown"),
+    P(lambda c: (_strict(c, "treu"), claims.Claims("bad_input", "smoke", 0)), ValueError,
+      r"MMC_STRICT_CLAIMS .*'treu'", id="Claims-strict-misspelt"),
+    P(_claim_after_bad_value, TypeError, r"claim value 'when' must be a number, str", id="Claims.check-bad-value"),
+    P(lambda c: claims.Claims("bad_input", "smoke", 0, display=False).check("x", 3, True), TypeError,
+      r"statement must be a str", id="Claims.check-statement"),
+    P(lambda c: claims.Claims("bad_input", "smoke", 0, display="no"), TypeError, r"display must be a bool",
+      id="Claims-display"),
+    P(lambda c: counterfactual_sets(c.cs, [remove_cue()], original_name="NC"), ValueError,
+      r"original_name 'NC' is also the name of an intervention", id="counterfactual_sets-name-clash"),
+    P(lambda c: mechanistic_connectivity(c.model, c.path, c.cs, standard_interventions(), original_name="RC",
+                                         ts=[0, 1], bn="keep"), ValueError,
+      r"original_name 'RC' is also the name of an intervention", id="mechanistic_connectivity-name-clash"),
+    P(lambda c: counterfactual_sets(c.cs, [remove_cue()], original_name=""), ValueError,
+      r"original_name must be a non-empty str", id="counterfactual_sets-empty-name"),
+    P(lambda c: counterfactual_sets(c.cs, remove_cue()), TypeError,
+      r"interventions must be a non-empty sequence of Intervention objects, got Intervention",
+      id="counterfactual_sets-single"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_strict(monkeypatch):
+    """Rows that set MMC_STRICT_CLAIMS themselves: monkeypatch records the variable and restores it."""
+    monkeypatch.setenv("MMC_STRICT_CLAIMS", "0")
 
 
 @pytest.mark.parametrize("call,exc,pattern", CASES)
