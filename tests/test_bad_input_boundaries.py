@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_utils import claims, runtime, zoo
+from mmc_utils import claims, runtime, toy, zoo
+from mmc_utils.align import random_permutation
+from mmc_utils.landscape import evaluate_plane, load_or_evaluate_plane
 from mmc_utils.data import CueDataConfig, build_data
 from mmc_utils.data.rng import derive_seed
 from mmc_utils.data.shapes import make_shapes
 from mmc_utils.finetune import finetune, load_or_finetune
 from mmc_utils.interventions import (counterfactual_sets, invariance_profile, mechanistic_connectivity, remove_cue,
                                      standard_interventions)
-from mmc_utils.paths import LinearPath, evaluate_path, load_or_train_midpoint, train_midpoint
+from mmc_utils.paths import LinearPath, evaluate_path, fixed_batches, load_or_train_midpoint, train_midpoint
 from mmc_utils.store import Store, load_or_train
 from mmc_utils.train import TrainConfig, evaluate, load_or_train_model, predict_logits, train_model
 
@@ -224,6 +226,24 @@ CASES = [
     P(lambda c: counterfactual_sets(c.cs, remove_cue()), TypeError,
       r"interventions must be a non-empty sequence of Intervention objects, got Intervention",
       id="counterfactual_sets-single"),
+    # ------------------------------------------------------------------ seeds and devices elsewhere
+    P(lambda c: random_permutation(c.model, "1"), ValueError, r"seed must be a non-negative int", id="random_permutation-str"),
+    P(lambda c: random_permutation(c.model, -1), ValueError, r"seed must be a non-negative int, got -1",
+      id="random_permutation-negative"),
+    P(lambda c: toy.make_toy_data(10, seed=2**64), ValueError, r"seed must be below 2\*\*63", id="make_toy_data-seed"),
+    P(lambda c: toy.randomise_attribute(c.toy_X, "linear", seed="abc"), ValueError, r"seed must be a non-negative int",
+      id="randomise_attribute-seed-str"),
+    P(lambda c: toy.train_toy(c.toy_X, c.toy_y, steps=1, seed=-1), ValueError, r"seed must be a non-negative int",
+      id="train_toy-seed"),
+    P(lambda c: fixed_batches(c.ts, 1, 8, seed="x"), ValueError, r"seed must be a non-negative int",
+      id="fixed_batches-seed"),
+    P(lambda c: fixed_batches(c.ts, 1, 8, device="cpu:abc"), ValueError, DEVICE + "'cpu:abc'", id="fixed_batches-device"),
+    P(lambda c: evaluate_plane(c.model, c.plane, {"C": c.cs}, [0.0], [0.0], bn_data=c.data.clean_train, bn_batch_size=8,
+                               seed=2**64), ValueError, r"seed must be below 2\*\*63", id="evaluate_plane-seed"),
+    P(lambda c: load_or_evaluate_plane(c.model, c.model, c.model_b, c.model_c, {"C": c.cs}, bn_data=c.data.clean_train,
+                                       device="tpu"), ValueError, DEVICE + "'tpu'", id="load_or_evaluate_plane-device"),
+    P(lambda c: load_or_evaluate_plane(c.model, c.model, c.model_b, c.model_c, {"C": c.ts}, bn_data=c.data.clean_train),
+      TypeError, r"sets must be a non-empty mapping name -> CueSet", id="load_or_evaluate_plane-sets"),
 ]
 
 

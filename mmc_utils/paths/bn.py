@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checks import check_finite
+from ..checks import check_device, check_finite, check_seed
 from ..runtime import make_generator
 from ..train import mode_under_no_grad
 from .curves import State
@@ -76,6 +76,8 @@ def fixed_batches(data: Any, num_batches: int, batch_size: int, seed: int = 0,
     for name, v, lo in (("bn_batches", num_batches, 1), ("bn_batch_size", batch_size, 2)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    seed = check_seed("seed", seed)
+    device = check_device("device", device)
     if not hasattr(data, "batches") or not hasattr(data, "__len__"):
         raise TypeError(f"bn_data must be a data set with len() and batches(); got {type(data).__name__}")
     if len(data) < batch_size:
