@@ -344,6 +344,23 @@ def check_data_labels(name: str, data: Any, num_classes: int | None, batch_size:
         check_label_batch(name, y, num_classes)
 
 
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(what: str, nbytes: int) -> None:
+    """``ValueError`` if ``nbytes`` (the size of what a call would allocate) exceeds the machine's physical
+    memory: a bound that turns a request for terabytes into an error instead of an endless swap or a kill."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this machine's "
+                         f"{total / 2**30:,.1f} GiB of memory")
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 

@@ -103,6 +103,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"config value of type {type(obj).__name__} is not JSON-serialisable")
 
 
+def _checked_json(name: str, obj: Any) -> str:
+    """:func:`canonical_json` of ``obj``; ``TypeError`` naming ``name`` for any value, key or nesting JSON cannot
+    hold (a set, a tuple key, a circular reference ...)."""
+    try:
+        return canonical_json(obj)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise TypeError(f"{name} must be JSON-able: {err}") from None
+
+
 def default_cache_dir() -> Path:
     """``$MMC_CACHE_DIR`` if set, else ``<repo>/_cache``."""
     env = os.environ.get("MMC_CACHE_DIR")
@@ -129,7 +138,7 @@ class Store:
         """The entry key of ``config``: 24 hex digits of SHA-256(config JSON + code version)."""
         if not isinstance(config, Mapping):
             raise TypeError(f"config must be a mapping, got {type(config).__name__}")
-        text = canonical_json({"config": config, "version": self.version})
+        text = _checked_json("config", {"config": config, "version": self.version})
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def paths(self, config: Mapping[str, Any]) -> tuple[Path, Path]:
@@ -155,7 +164,7 @@ class Store:
             raise TypeError("tensors must be a dict of str -> torch.Tensor")
         if meta is not None and not isinstance(meta, Mapping):
             raise TypeError(f"meta must be a JSON-able mapping or None, got {type(meta).__name__}")
-        meta_json = json.loads(canonical_json(dict(meta or {})))  # TypeError before anything is written
+        meta_json = json.loads(_checked_json("meta", dict(meta or {})))  # TypeError before anything is written
         cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         digest = atomic_write(weights, lambda p: save_file(cpu, str(p)))
         record = {

@@ -9,6 +9,7 @@ deep inside. Behaviour that is not an exception (warn and return, rebuild) is te
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path as FsPath
 
 import numpy as np
@@ -24,7 +25,8 @@ from mmc_utils.data.shapes import make_shapes
 from mmc_utils.finetune import finetune, load_or_finetune
 from mmc_utils.interventions import (counterfactual_sets, invariance_profile, mechanistic_connectivity, remove_cue,
                                      standard_interventions)
-from mmc_utils.paths import LinearPath, evaluate_path, fixed_batches, load_or_train_midpoint, train_midpoint
+from mmc_utils.paths import (LinearPath, evaluate_path, fixed_batches, load_or_train_midpoint, reestimate_bn_,
+                             train_midpoint)
 from mmc_utils.store import Store, load_or_train
 from mmc_utils.train import TrainConfig, evaluate, load_or_train_model, predict_logits, train_model
 
@@ -40,6 +42,12 @@ BAD_CUDA = "cuda:99" if torch.cuda.is_available() else "cuda"
 
 def _labels(c, y: torch.Tensor) -> TensorSet:
     return TensorSet(c.ts.x[:len(y)], y)
+
+
+def _circular() -> dict:
+    d: dict = {}
+    d["self"] = d
+    return d
 
 
 def _tiny_images(c) -> TensorSet:
@@ -244,6 +252,22 @@ CASES = [
                                        device="tpu"), ValueError, DEVICE + "'tpu'", id="load_or_evaluate_plane-device"),
     P(lambda c: load_or_evaluate_plane(c.model, c.model, c.model_b, c.model_c, {"C": c.ts}, bn_data=c.data.clean_train),
       TypeError, r"sets must be a non-empty mapping name -> CueSet", id="load_or_evaluate_plane-sets"),
+    # ------------------------------------------------------------------ bounds, JSON, modules (second pass)
+    P(lambda c: build_data(CueDataConfig(n_train=10**9, n_clean=20, n_test=20, image_size=8)), ValueError,
+      r"n_train \+ n_clean \+ n_test = 1,000,000,040 images of 8x8 pixels .*would need .* GiB, more than",
+      id="build_data-terabytes"),
+    P(lambda c: build_data(CueDataConfig(n_train=10, n_clean=0, n_test=10, image_size=10**6)), ValueError,
+      r"images of 1000000x1000000 pixels .*would need", id="build_data-huge-images"),
+    P(lambda c: Store(c.tmp / "s", version="t").key({(1, 2): 1}), TypeError, r"config must be JSON-able: keys must be",
+      id="Store.key-tuple-key"),
+    P(lambda c: Store(c.tmp / "s", version="t").key(_circular()), TypeError,
+      r"config must be JSON-able: Circular reference", id="Store.key-circular"),
+    P(lambda c: Store(c.tmp / "s", version="t").save({"k": 1}, {"w": torch.ones(1)}, {1: "a", "b": 2}), TypeError,
+      r"meta must be JSON-able", id="Store.save-meta-mixed-keys"),
+    P(lambda c: reestimate_bn_("model", [c.ts.x]), TypeError, r"model must be a torch\.nn\.Module",
+      id="reestimate_bn-str-model"),
+    P(lambda c: reestimate_bn_(copy.deepcopy(c.model), [torch.zeros(1, 3, 1, 1)]), ValueError,
+      r"a training batch of 1 image\(s\) of \(1, 1\) pixels leaves a train-mode BatchNorm", id="reestimate_bn-one-value"),
 ]
 
 

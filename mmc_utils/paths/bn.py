@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checks import check_device, check_finite, check_seed
+from ..checks import batchnorm_batch_guard, check_device, check_finite, check_module, check_seed
 from ..runtime import make_generator
 from ..train import mode_under_no_grad
 from .curves import State
@@ -129,13 +129,15 @@ def reestimate_bn_(model: nn.Module, batches: list[Tensor]) -> nn.Module:
     Returns:
         ``model``.
     """
+    check_module("model", model)
     _check_batches(batches)
     with _train_mode_bn(model) as bns:
         for m in bns.values():
             m.reset_running_stats()
             m.momentum = None
         for x in batches:
-            model(x)
+            with batchnorm_batch_guard(x):
+                model(x)
     return model
 
 
@@ -167,6 +169,7 @@ def reestimate_bn_stacked(model: nn.Module, stacked: State, batches: list[Tensor
     Returns:
         A new stacked state with re-estimated BN buffers (the other entries are shared).
     """
+    check_module("model", model)
     _check_batches(batches)
     T = next(iter(stacked.values())).shape[0]
     state = reset_bn_state(model, stacked, stacked=T)
