@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -62,11 +63,21 @@ class Intervention:
     description: str
     fn: Callable[[CueSet], CueSet] = field(repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"description must be a str, got {type(self.description).__name__}")
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a callable CueSet -> CueSet, got {type(self.fn).__name__}")
+
     def apply(self, base: CueSet) -> CueSet:
         """The counterfactual of ``base`` (same samples, same labels, one attribute changed)."""
         if not isinstance(base, CueSet):
             raise TypeError(f"base must be a CueSet, got {type(base).__name__}")
         out = self.fn(base)
+        if not isinstance(out, CueSet):
+            raise TypeError(f"intervention {self.name!r} must return a CueSet, returned {type(out).__name__}")
         if len(out) != len(base) or not torch.equal(out.labels, base.labels):
             raise RuntimeError(f"intervention {self.name!r} changed the samples or their labels")
         return out
@@ -184,6 +195,9 @@ def invariance_profile(model: nn.Module, original: CueSet, interventions: Sequen
 def _check_profile(p: Any, name: str) -> pd.DataFrame:
     if not isinstance(p, pd.DataFrame) or not {"d_acc", "invariant"} <= set(p.columns):
         raise TypeError(f"{name} must be a DataFrame from invariance_profile")
+    d_acc = pd.to_numeric(p["d_acc"], errors="coerce")
+    if not np.isfinite(d_acc.to_numpy(dtype=float)).all():
+        raise ValueError(f"{name}['d_acc'] must hold finite numbers, got {p['d_acc'].tolist()}")
     return p
 
 

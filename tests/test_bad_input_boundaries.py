@@ -13,19 +13,20 @@ import copy
 from pathlib import Path as FsPath
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from mmc_utils import claims, runtime, toy, zoo
 from mmc_utils.align import random_permutation
-from mmc_utils.landscape import evaluate_plane, load_or_evaluate_plane
-from mmc_utils.data import CueDataConfig, build_data
+from mmc_utils.data import CueDataConfig, build_data, first_fraction_per_class, stratified_split
 from mmc_utils.data.rng import derive_seed
 from mmc_utils.data.shapes import make_shapes
 from mmc_utils.finetune import finetune, load_or_finetune
-from mmc_utils.interventions import (counterfactual_sets, invariance_profile, mechanistic_connectivity, remove_cue,
-                                     standard_interventions)
-from mmc_utils.paths import (LinearPath, evaluate_path, fixed_batches, load_or_train_midpoint, reestimate_bn_,
+from mmc_utils.interventions import (Intervention, counterfactual_sets, invariance_profile, mechanistic_connectivity,
+                                     profile_distance, remove_cue, standard_interventions)
+from mmc_utils.landscape import evaluate_plane, load_or_evaluate_plane
+from mmc_utils.paths import (LinearPath, barrier, evaluate_path, fixed_batches, load_or_train_midpoint, reestimate_bn_,
                              train_midpoint)
 from mmc_utils.store import Store, load_or_train
 from mmc_utils.train import TrainConfig, evaluate, load_or_train_model, predict_logits, train_model
@@ -268,6 +269,29 @@ CASES = [
       id="reestimate_bn-str-model"),
     P(lambda c: reestimate_bn_(copy.deepcopy(c.model), [torch.zeros(1, 3, 1, 1)]), ValueError,
       r"a training batch of 1 image\(s\) of \(1, 1\) pixels leaves a train-mode BatchNorm", id="reestimate_bn-one-value"),
+    # ------------------------------------------------------------------ silent results: flags, splits, interventions, barriers
+    P(lambda c: list(c.cs.batches(8, drop_last="no")), TypeError, r"drop_last must be a bool, got str 'no'",
+      id="CueSet.batches-drop_last-str"),
+    P(lambda c: list(c.cs.batches(8, shuffle=1, generator=0)), TypeError, r"shuffle must be a bool, got int",
+      id="CueSet.batches-shuffle-int"),
+    P(lambda c: first_fraction_per_class(torch.tensor([0.0, 1.0]), 0.5), TypeError,
+      r"labels must have dtype torch\.int64, got torch\.float32", id="first_fraction_per_class-float-labels"),
+    P(lambda c: first_fraction_per_class([0, 1], 0.5), TypeError, r"labels must be a torch\.Tensor",
+      id="first_fraction_per_class-list"),
+    P(lambda c: stratified_split(torch.arange(10) % 2 - 1, 2, torch.Generator()), ValueError,
+      r"labels values must lie in \[0, ", id="stratified_split-negative-labels"),
+    P(lambda c: stratified_split(torch.arange(10) % 2, 2, None), TypeError, r"generator must be a torch\.Generator",
+      id="stratified_split-no-generator"),
+    P(lambda c: Intervention("X", "x", lambda b: TensorSet(b.images, b.labels)).apply(c.cs), TypeError,
+      r"intervention 'X' must return a CueSet, returned TensorSet", id="Intervention.apply-returns-other"),
+    P(lambda c: Intervention("", "x", lambda b: b), ValueError, r"name must be a non-empty str", id="Intervention-name"),
+    P(lambda c: Intervention("X", "x", 3), TypeError, r"fn must be a callable", id="Intervention-fn"),
+    P(lambda c: profile_distance(pd.DataFrame({"d_acc": [float("nan")], "invariant": [True]}, index=["a"]),
+                                 pd.DataFrame({"d_acc": [0.0], "invariant": [True]}, index=["a"])), ValueError,
+      r"p1\['d_acc'\] must hold finite numbers", id="profile_distance-nan"),
+    P(lambda c: barrier([0, 0.5, 0.5, 1], [0.1, 0.5, 0.9, 0.2]), ValueError,
+      r"ts repeats t = 0\.5 with different values", id="barrier-repeated-t"),
+    P(lambda c: barrier([0, 0, 1], [0.1, 0.7, 0.2]), ValueError, r"ts repeats t = 0\.0", id="barrier-two-starts"),
 ]
 
 

@@ -152,6 +152,9 @@ class CueSet:
             drop_last: drop a final incomplete batch.
         """
         batch_size = check_int("batch_size", batch_size, minimum=1)
+        for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {type(value).__name__} {value!r}")
         n = len(self)
         stop = n - n % batch_size if drop_last else n
         if not shuffle:
