@@ -322,7 +322,12 @@ def load_or_train(
     store = store if store is not None else Store()
     key = store.key(config)
     device = pick_device(device)
-    hit = store.load(config, device="cpu")
+    try:
+        hit = store.load(config, device="cpu")
+    except OSError as err:  # the files exist but cannot be read (permissions, I/O): compute instead
+        warnings.warn(f"cache entry {key} could not be read ({type(err).__name__}: {err}); computing it",
+                      StoreWarning, stacklevel=2)
+        hit = None
     if hit is not None and check is not None:
         try:
             check(*hit)

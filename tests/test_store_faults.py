@@ -132,6 +132,18 @@ def test_unwritable_and_undeletable_cache_simulated(store, monkeypatch):
     assert meta == {"h": 2, "cached": False} and torch.equal(tensors["w"], _tensors()["w"])
 
 
+def test_unreadable_entry_is_computed_not_fatal(store, monkeypatch):
+    cfg = {"a": 4}
+    store.save(cfg, _tensors())
+
+    def denied(path, limit):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(st, "read_regular", denied)
+    with pytest.warns(st.StoreWarning, match="could not be read .*PermissionError"):
+        tensors, meta = st.load_or_train(cfg, lambda: (_tensors(), {"h": 3}), store=store)
+    assert meta == {"h": 3, "cached": False} and torch.equal(tensors["w"], _tensors()["w"])
+
+
 # ----------------------------------------------------------------------------- files that parse but are wrong
 def _rewrite_meta(store, cfg, change):
     meta_path = store.paths(cfg)[1]
