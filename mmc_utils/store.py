@@ -311,7 +311,8 @@ def load_or_train(
             (before anything is loaded or computed), or ``train_fn`` returned no ``(tensors, meta)``.
 
     A result that cannot be stored (the cache directory is a file, read-only or full) is still
-    returned, with a :class:`StoreWarning`.
+    returned, and an entry whose files cannot be read is computed again, each with a
+    :class:`StoreWarning`.
     """
     if not callable(train_fn):
         raise TypeError(f"train_fn must be a callable returning (tensors, meta), got {type(train_fn).__name__}")
