@@ -278,7 +278,7 @@ def check_index(name: str, idx: object, n: int) -> Tensor | slice:
         if tuple(idx.shape) != (n,):
             raise ValueError(f"{name} as a bool mask must have shape [{n}], got {tuple(idx.shape)}")
         return idx
-    if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+    if idx.dtype not in (torch.int64, torch.int32):  # uint8 would be read as a mask by torch: refused
         raise TypeError(f"{name} must hold int64 indices or bools, got dtype {idx.dtype}")
     if idx.dim() != 1:
         raise ValueError(f"{name} must be a 1-d tensor of indices, got shape {tuple(idx.shape)}")
@@ -306,17 +306,18 @@ def check_module(name: str, model: object) -> nn.Module:
     return model
 
 
-def check_label_batch(name: str, y: object, num_classes: int | None) -> None:
+def check_label_batch(name: str, y: object, num_classes: int | None, values: bool = True) -> None:
     """Check a batch of labels from a duck-typed data set: int64 ``[B]`` with values in ``[0, num_classes)``
-    (``num_classes=None``: only ``>= 0``). One host sync; data sets that validate their labels
-    once (see :func:`labels_checked`) skip it."""
+    (``num_classes=None``: only ``>= 0``). The value check (``values=True``) reads the device (a host
+    sync on CUDA); dtype and shape are metadata. Data sets that validate their labels once (see
+    :func:`labels_checked`) skip it."""
     if not isinstance(y, Tensor):
         raise TypeError(f"{name} labels must be torch.Tensors, got {type(y).__name__}")
     if y.dtype != torch.int64:
         raise TypeError(f"{name} labels must have dtype torch.int64, got {y.dtype}")
     if y.dim() != 1:
         raise ValueError(f"{name} labels must have shape [B], got {tuple(y.shape)}")
-    if y.numel():
+    if values and y.numel():
         lo, hi = int(y.min()), int(y.max())
         top = num_classes if num_classes is not None else None
         if lo < 0 or (top is not None and hi >= top):

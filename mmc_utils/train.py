@@ -50,6 +50,9 @@ SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
 RUNTIME_ONLY_FIELDS: tuple[str, ...] = ("compile", "channels_last")
 # Default evaluation batch sizes. On a 2-core CPU, SmallCNN inference on 16x16 images runs at
 # ~37k img/s for batches of 64-512 but ~16k img/s at 1024 (activations fall out of cache).
+# cross_entropy's ignore_index (-100 by default) would silently skip samples labelled -100; no label is this value,
+# so every out-of-range label is an error (valid labels are unaffected).
+NO_IGNORE = -(2**62)
 EVAL_BATCH_CPU = 256
 EVAL_BATCH_ACCEL = 1024
 
@@ -307,7 +310,7 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         optimizer.zero_grad(set_to_none=True)
         with autocast(), batchnorm_batch_guard(x):
             logits = forward(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing, ignore_index=NO_IGNORE)
         loss.backward()
         optimizer.step()
         return logits, loss
@@ -321,8 +324,8 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         correct = torch.zeros((), dtype=torch.long, device=device)
         batches = data.batches(config.batch_size, shuffle=True, generator=generator, drop_last=config.drop_last)
         for x, y in progress(batches, desc=f"{desc or 'train'} {epoch + 1}/{config.epochs}", total=spe):
-            if not labels_ok:  # a duck-typed set: its labels are checked as they come
-                check_label_batch("data", y, num_classes)
+            if not labels_ok:  # a duck-typed set: dtype and shape per batch, values on the error path (no sync)
+                check_label_batch("data", y, num_classes, values=False)
             x, y = accel.as_input(x, device, config.channels_last), y.to(device, non_blocking=True)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step, spe)
@@ -330,6 +333,8 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
                 logits, loss = sgd_step(x, y)
             except Exception as err:  # noqa: BLE001 - only a compiled forward (or its backward) may fail here
                 if forward is model:
+                    if not labels_ok:  # error path: out-of-range labels get a clear error, not torch's IndexError
+                        check_label_batch("data", y, num_classes)
                     raise
                 warnings.warn(f"compiled model failed ({type(err).__name__}: {err}); training eagerly",
                               stacklevel=2)

@@ -113,6 +113,8 @@ CASES = [
       id="CueSet.subset-str"),
     P(lambda c: c.cs.subset(torch.zeros(2, 2, dtype=torch.long)), ValueError, r"idx must be a 1-d tensor",
       id="CueSet.subset-2d"),
+    P(lambda c: c.cs.subset(torch.ones(20, dtype=torch.uint8)), TypeError,
+      r"idx must hold int64 indices or bools, got dtype torch\.uint8", id="CueSet.subset-uint8"),
     P(lambda c: c.cs.with_cue_labels([0] * 20), TypeError, r"cue_labels must be a torch\.Tensor",
       id="CueSet.with_cue_labels-list"),
     # ------------------------------------------------------------------ config values
@@ -167,6 +169,8 @@ CASES = [
       r"data labels must lie in \[0, 9\], got values from -1", id="train_model-negative-labels"),
     P(lambda c: train_model(c.model, _labels(c, c.ts.y + 5), c.tcfg, seed=0), ValueError,
       r"data labels must lie in \[0, 9\], got values from 5 to 14", id="train_model-labels-out-of-range"),
+    P(lambda c: train_model(c.model, _labels(c, torch.where(c.ts.y == 3, -100, c.ts.y)), c.tcfg, seed=0), ValueError,
+      r"data labels must lie in \[0, 9\], got values from -100", id="train_model-ignore-index-label"),
     P(lambda c: evaluate(c.model, _labels(c, c.ts.y - 100)), ValueError, r"data labels must lie in \[0, 9\]",
       id="evaluate-ignore-index-labels"),
     P(lambda c: evaluate(c.model3, c.ts), ValueError, r"data labels must lie in \[0, 2\], got values from 0 to 9",
