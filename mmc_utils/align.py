@@ -51,7 +51,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from .checks import check_finite_state
+from .checks import check_finite_state, check_module, check_seed
 from .models import BasicBlock, ConvBlock
 
 __all__ = [
@@ -160,8 +160,8 @@ def random_permutation(model: nn.Module, seed: int) -> dict[str, Tensor]:
     ``apply_permutation(model, random_permutation(model, seed))`` is a differently ordered copy of
     ``model`` that computes the same function: the permutation symmetry of hidden units.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    seed = check_seed("seed", seed)
+    check_module("model", model)
     gen = torch.Generator().manual_seed(seed)
     return {k: torch.randperm(g.size, generator=gen) for k, g in _groups(model).items()}
 

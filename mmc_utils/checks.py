@@ -11,16 +11,23 @@ message that names the offending parameter and what it accepts. Two families:
   unknown field a ``TypeError``;
 
 plus the finiteness and consistency checks of models and data (``check_finite_state``,
-``check_finite_data``, ``check_num_classes``) that keep NaN weights or images, and models
-that do not fit their data, from silently producing NaN results or deep torch errors.
+``check_finite_data``, ``check_num_classes``, ``check_label_batch``, ``check_module``) that keep
+NaN weights or images, bad labels, and models that do not fit their data, from silently producing
+NaN results or deep torch errors; and the checks of the values every public boundary shares:
+``check_seed`` (seeds), ``check_device`` (device strings), ``check_index`` (index selections),
+``check_finite_real`` (real numbers) and ``env_flag`` (boolean environment variables).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import numbers
-from typing import Any, Iterable, Mapping
+import os
+import re
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -189,3 +196,198 @@ def check_config_fields(cls: type, overrides: Mapping[str, Any]) -> None:
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise TypeError(f"unknown {cls.__name__} fields {unknown}; the fields are {', '.join(fields)}")
+
+
+# ----------------------------------------------------------------------------- shared boundary values
+SEED_LIMIT = 2**63  # seeds are non-negative and below 2**63 (torch's generators take int64 offsets of them)
+
+
+def check_seed(name: str, value: object) -> int:
+    """Return ``value`` as an ``int`` after checking it is an integer seed in ``[0, 2**63)``.
+
+    Any bad seed, wrong type included (``bool``, ``float``, ``str`` ...), is a ``ValueError`` (the package's
+    convention for seeds since its first release); NumPy integers are accepted and converted.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a non-negative int (below 2**63), got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value}")
+    if value >= SEED_LIMIT:
+        raise ValueError(f"{name} must be below 2**63 = {SEED_LIMIT}, got {value}")
+    return value
+
+
+_DEVICE_RE = re.compile(r"^(cpu|cuda|mps)(?::(\d+))?$")
+
+
+def check_device(name: str, value: object) -> torch.device:
+    """Return ``value`` (``str`` or ``torch.device``) as an available ``torch.device``.
+
+    Accepted: ``"cpu"``, ``"cuda"``, ``"cuda:i"`` (``i`` below the number of GPUs), ``"mps"``
+    (``"cpu:0"`` and ``"mps:0"`` too). Nothing is allocated: an unavailable device is a
+    ``ValueError`` here, never a driver error later.
+
+    Raises:
+        TypeError: ``value`` is not a str or ``torch.device``.
+        ValueError: an unknown device string, or a device this machine does not have.
+    """
+    if isinstance(value, torch.device):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, torch.device or None, got {type(value).__name__}")
+    m = _DEVICE_RE.match(value)
+    if m is None:
+        raise ValueError(f"{name} must be 'auto', 'cuda[:i]', 'mps' or 'cpu', got {value!r}")
+    kind, index = m.group(1), m.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {value!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        if index is not None and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"{name} {value!r} requested but this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{name} 'mps' requested but MPS is not available; use 'auto' or 'cpu'")
+    if index is not None and kind != "cuda" and int(index) != 0:
+        raise ValueError(f"{name} {value!r}: {kind} has only device index 0")
+    return torch.device(value)
+
+
+def check_index(name: str, idx: object, n: int) -> Tensor | slice:
+    """Check a selection of ``n`` samples: a slice, a bool mask ``[n]`` or integer indices in ``[-n, n)``.
+
+    Lists and tuples are read by the type of their elements: all ``bool`` is a mask, all integers
+    are indices; anything else (floats, strings, a mix) is a ``TypeError``. Returns a slice or a
+    CPU tensor (``torch.bool`` ``[n]`` or ``torch.int64`` ``[k]``).
+    """
+    if isinstance(idx, slice):
+        return idx
+    if isinstance(idx, (list, tuple)):
+        if idx and all(isinstance(i, (bool, np.bool_)) for i in idx):
+            idx = torch.tensor([bool(i) for i in idx], dtype=torch.bool)
+        elif all(isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_)) for i in idx):
+            idx = torch.tensor([int(i) for i in idx], dtype=torch.int64)
+        else:
+            kinds = sorted({type(i).__name__ for i in idx})
+            raise TypeError(f"{name} must hold int indices or bools (not a mix), got elements of type {kinds}")
+    if not isinstance(idx, Tensor):
+        raise TypeError(f"{name} must be a Tensor, list of ints, list of bools or slice, got {type(idx).__name__}")
+    if idx.dtype == torch.bool:
+        if tuple(idx.shape) != (n,):
+            raise ValueError(f"{name} as a bool mask must have shape [{n}], got {tuple(idx.shape)}")
+        return idx
+    if idx.dtype not in (torch.int64, torch.int32):  # uint8 would be read as a mask by torch: refused
+        raise TypeError(f"{name} must hold int64 indices or bools, got dtype {idx.dtype}")
+    if idx.dim() != 1:
+        raise ValueError(f"{name} must be a 1-d tensor of indices, got shape {tuple(idx.shape)}")
+    idx = idx.to(torch.int64)
+    if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+        raise ValueError(f"{name} must lie in [{-n}, {n - 1}], got values from {int(idx.min())} to {int(idx.max())}")
+    return idx
+
+
+def check_finite_real(name: str, value: object, minimum: float | None = None) -> float:
+    """Return ``value`` as a ``float`` after checking it is a finite real number (``>= minimum`` if given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, got {value}")
+    return value
+
+
+def check_module(name: str, model: object) -> nn.Module:
+    """``TypeError`` unless ``model`` is a ``torch.nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module (a network), got {type(model).__name__}")
+    return model
+
+
+def check_label_batch(name: str, y: object, num_classes: int | None, values: bool = True) -> None:
+    """Check a batch of labels from a duck-typed data set: int64 ``[B]`` with values in ``[0, num_classes)``
+    (``num_classes=None``: only ``>= 0``). The value check (``values=True``) reads the device (a host
+    sync on CUDA); dtype and shape are metadata. Data sets that validate their labels once (see
+    :func:`labels_checked`) skip it."""
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{name} labels must be torch.Tensors, got {type(y).__name__}")
+    if y.dtype != torch.int64:
+        raise TypeError(f"{name} labels must have dtype torch.int64, got {y.dtype}")
+    if y.dim() != 1:
+        raise ValueError(f"{name} labels must have shape [B], got {tuple(y.shape)}")
+    if values and y.numel():
+        lo, hi = int(y.min()), int(y.max())
+        top = num_classes if num_classes is not None else None
+        if lo < 0 or (top is not None and hi >= top):
+            allowed = f"[0, {top - 1}]" if top is not None else "[0, ...)"
+            raise ValueError(f"{name} labels must lie in {allowed}, got values from {lo} to {hi}")
+
+
+def labels_checked(name: str, data: Any, num_classes: int | None) -> bool:
+    """If ``data`` exposes its labels as ``data.labels`` (an int64 tensor, e.g. a ``CueSet``), check them
+    all once (:func:`check_label_batch`) and return True: its batches need no per-batch check. Else False."""
+    labels = getattr(data, "labels", None)
+    if not isinstance(labels, Tensor):
+        return False
+    check_label_batch(name, labels, num_classes)
+    return True
+
+
+def check_data_labels(name: str, data: Any, num_classes: int | None, batch_size: int = 4096) -> None:
+    """Check every label of a data set before it is used: once through ``data.labels`` when it has them
+    (:func:`labels_checked`), else by one pass over ``data.batches`` (for code that cannot check batch
+    by batch)."""
+    if labels_checked(name, data, num_classes):
+        return
+    for _, y in data.batches(batch_size, shuffle=False):
+        check_label_batch(name, y, num_classes)
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(what: str, nbytes: int) -> None:
+    """``ValueError`` if ``nbytes`` (the size of what a call would allocate) exceeds the machine's physical
+    memory: a bound that turns a request for terabytes into an error instead of an endless swap or a kill."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this machine's "
+                         f"{total / 2**30:,.1f} GiB of memory")
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A boolean environment variable: ``1/true/yes/on`` or ``0/false/no/off`` (any case; unset or empty:
+    ``default``); any other value is a ``ValueError`` naming the variable, never a silent ``False``."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return default if value == "" else False
+    raise ValueError(f"environment variable {name} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+@contextmanager
+def batchnorm_batch_guard(x: Tensor) -> Iterator[None]:
+    """Turn torch's error for a train-mode BatchNorm that sees one value per channel (a batch of one
+    image that the network reduces to 1x1) into a ``ValueError`` that names the batch and the way out."""
+    try:
+        yield
+    except ValueError as err:
+        if "Expected more than 1 value per channel" not in str(err):
+            raise
+        raise ValueError(f"a training batch of {x.shape[0]} image(s) of {tuple(x.shape[-2:])} pixels leaves a "
+                         "train-mode BatchNorm layer one value per channel; use larger images, more than one "
+                         "image per batch (another batch_size, or drop_last=True)") from err

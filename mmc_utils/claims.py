@@ -4,7 +4,8 @@ A notebook opens a :class:`Claims` book with its name, scale and seed, and calls
 :meth:`Claims.check` for each finding. Each check is recorded in
 ``$MMC_CLAIMS_DIR/<notebook>.json`` (default ``_build/claims/``, see :mod:`.locations`) as an object with ``id``,
 ``statement``, ``holds`` and ``values`` (the numbers it was judged on). A failed claim
-raises :class:`ClaimFailed` when ``MMC_STRICT_CLAIMS=1`` (the test harness sets it) and
+raises :class:`ClaimFailed` when ``MMC_STRICT_CLAIMS`` is ``1``/``true``/``yes``/``on`` (the test
+harness sets ``1``; an unknown value is a ``ValueError``) and
 otherwise shows a visible warning, so a reader exploring another seed or scale sees what
 no longer holds instead of a crash.
 """
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checks import check_int
+from .checks import SEED_LIMIT, check_int, env_flag
 from .scales import SCALES
 from .locations import claims_dir
 from .store import canonical_json
@@ -35,8 +36,13 @@ class ClaimWarning(UserWarning):
 
 
 def strict() -> bool:
-    """True when failed claims must raise (``MMC_STRICT_CLAIMS=1``)."""
-    return os.environ.get("MMC_STRICT_CLAIMS", "0") == "1"
+    """True when failed claims must raise: ``MMC_STRICT_CLAIMS`` is ``1``, ``true``, ``yes`` or ``on`` (any case).
+
+    Raises:
+        ValueError: any other value than those or ``0``, ``false``, ``no``, ``off`` or empty (a misspelt
+            setting must not silently turn strict checking off).
+    """
+    return env_flag("MMC_STRICT_CLAIMS")
 
 
 def _plain(value: Any) -> Any:
@@ -50,6 +56,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _json_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as plain JSON (see :func:`_plain`); ``TypeError`` naming the first value that is not."""
+    out = {}
+    for key, value in values.items():
+        plain = _plain(value)
+        try:
+            canonical_json(plain)
+        except (TypeError, ValueError, RecursionError) as err:
+            raise TypeError(f"claim value {key!r} must be a number, str, bool, list, dict, array or tensor, got "
+                            f"{type(value).__name__}: {err}") from None
+        out[key] = plain
+    return out
 
 
 class Claims:
@@ -67,7 +87,10 @@ class Claims:
             raise ValueError(f"notebook must be a file stem such as '01_cue_datasets', got {notebook!r}")
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
-        seed = check_int("seed", seed, minimum=0)
+        seed = check_int("seed", seed, minimum=0, maximum=SEED_LIMIT - 1)
+        if not isinstance(display, bool):
+            raise TypeError(f"display must be a bool, got {type(display).__name__} {display!r}")
+        strict()  # a misspelt MMC_STRICT_CLAIMS fails here, at the notebook's start, not at the first failed claim
         self.notebook, self.scale, self.seed, self.display = notebook, scale, int(seed), display
         self.records: list[dict[str, Any]] = []
         self.path = claims_dir() / f"{notebook}.json"
@@ -93,11 +116,13 @@ class Claims:
         if not isinstance(holds, (bool, np.bool_)) and not (isinstance(holds, torch.Tensor) and holds.dtype == torch.bool
                                                              and holds.dim() == 0):
             raise TypeError(f"holds must be a bool (the verdict of a comparison), got {type(holds).__name__} {holds!r}")
+        if not isinstance(statement, str):
+            raise TypeError(f"statement must be a str, got {type(statement).__name__}")
         if any(r["id"] == claim_id for r in self.records):
             raise ValueError(f"claim_id {claim_id!r} is already used in {self.notebook}")
         holds = bool(holds)
-        record = {"id": claim_id, "statement": statement, "holds": holds, "values": _plain(values)}
-        self.records.append(record)
+        record = {"id": claim_id, "statement": statement, "holds": holds, "values": _json_values(values)}
+        self.records.append(record)  # only a record that can be written: a bad value never stays behind
         self._write()
         if self.display:
             self._show(record)

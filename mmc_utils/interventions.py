@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -62,11 +63,21 @@ class Intervention:
     description: str
     fn: Callable[[CueSet], CueSet] = field(repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"description must be a str, got {type(self.description).__name__}")
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a callable CueSet -> CueSet, got {type(self.fn).__name__}")
+
     def apply(self, base: CueSet) -> CueSet:
         """The counterfactual of ``base`` (same samples, same labels, one attribute changed)."""
         if not isinstance(base, CueSet):
             raise TypeError(f"base must be a CueSet, got {type(base).__name__}")
         out = self.fn(base)
+        if not isinstance(out, CueSet):
+            raise TypeError(f"intervention {self.name!r} must return a CueSet, returned {type(out).__name__}")
         if len(out) != len(base) or not torch.equal(out.labels, base.labels):
             raise RuntimeError(f"intervention {self.name!r} changed the samples or their labels")
         return out
@@ -113,12 +124,26 @@ def standard_interventions(seed: int = 0) -> list[Intervention]:
 
 def counterfactual_sets(original: CueSet, interventions: Sequence[Intervention],
                         original_name: str = "C") -> dict[str, CueSet]:
-    """``{original_name: original, intervention name: counterfactual, ...}``."""
-    _check_interventions(interventions)
+    """``{original_name: original, intervention name: counterfactual, ...}``.
+
+    Raises:
+        ValueError: ``original_name`` is empty or the name of one of the interventions (the original
+            would be silently replaced by a counterfactual).
+    """
+    ivs = _check_interventions(interventions)
+    if not isinstance(original_name, str) or not original_name:
+        raise ValueError(f"original_name must be a non-empty str, got {original_name!r}")
+    if original_name in {iv.name for iv in ivs}:
+        raise ValueError(f"original_name {original_name!r} is also the name of an intervention; the sets must "
+                         f"have distinct names (interventions: {[iv.name for iv in ivs]})")
+    interventions = ivs
     return {original_name: original, **{iv.name: iv.apply(original) for iv in interventions}}
 
 
 def _check_interventions(interventions: Any) -> list[Intervention]:
+    if isinstance(interventions, (Intervention, str)) or not hasattr(interventions, "__iter__"):
+        raise TypeError("interventions must be a non-empty sequence of Intervention objects, got "
+                        f"{type(interventions).__name__}")
     ivs = list(interventions)
     if not ivs or not all(isinstance(iv, Intervention) for iv in ivs):
         raise TypeError("interventions must be a non-empty sequence of Intervention objects")
@@ -148,6 +173,8 @@ def invariance_profile(model: nn.Module, original: CueSet, interventions: Sequen
         ``df.attrs`` holds the original's ``loss`` and ``acc`` and the tolerances.
     """
     ivs = _check_interventions(interventions)
+    if not isinstance(original, CueSet):
+        raise TypeError(f"original must be a CueSet, got {type(original).__name__}")
     check_tolerance("tol", tol)
     if loss_tol is not None:
         check_tolerance("loss_tol", loss_tol)
@@ -168,6 +195,9 @@ def invariance_profile(model: nn.Module, original: CueSet, interventions: Sequen
 def _check_profile(p: Any, name: str) -> pd.DataFrame:
     if not isinstance(p, pd.DataFrame) or not {"d_acc", "invariant"} <= set(p.columns):
         raise TypeError(f"{name} must be a DataFrame from invariance_profile")
+    d_acc = pd.to_numeric(p["d_acc"], errors="coerce")
+    if not np.isfinite(d_acc.to_numpy(dtype=float)).all():
+        raise ValueError(f"{name}['d_acc'] must hold finite numbers, got {p['d_acc'].tolist()}")
     return p
 
 

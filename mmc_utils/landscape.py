@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checks import check_config_fields, check_config_int, check_config_real, check_finite_state
+from .checks import check_config_fields, check_config_int, check_config_real, check_finite_state, check_seed
 from .paths import Path, fixed_batches, reestimate_bn_, state_fingerprint
 from .paths.curves import StateLike, as_state, check_compatible
 from .runtime import pick_device, progress
@@ -188,6 +188,7 @@ def evaluate_plane(model: nn.Module, plane: Plane, sets: Mapping[str, Any], alph
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     check_compatible([dict(model.state_dict()), plane.origin], what="model and plane")
+    seed = check_seed("seed", seed)
     dev = pick_device(device)
     net = copy.deepcopy(model).to(dev)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
@@ -233,6 +234,10 @@ def load_or_evaluate_plane(model: nn.Module, theta0: StateLike, theta1: StateLik
     if config is not None and not isinstance(config, LandscapeConfig):
         raise TypeError(f"config must be a LandscapeConfig or None, got {type(config).__name__}")
     config = config or LandscapeConfig()
+    seed = check_seed("seed", seed)
+    pick_device(device)  # a bad device fails before the cache is looked at
+    if not isinstance(sets, Mapping) or not sets or not all(hasattr(ds, "subset") for ds in sets.values()):
+        raise TypeError("sets must be a non-empty mapping name -> CueSet (data sets with subset())")
     plane = plane_through(model, theta0, theta1, theta2)
     pts = np.array([plane.coords(s)[:2] for s in (theta0, theta1, theta2)])
     alphas = _axis(pts[:, 0], config.grid, config.margin)

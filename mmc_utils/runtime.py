@@ -4,6 +4,7 @@ Nothing here knows about the science; every other module may import it.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import random
 import sys
@@ -11,6 +12,8 @@ from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
+
+from .checks import check_device, check_seed, env_flag
 
 T = TypeVar("T")
 
@@ -35,8 +38,6 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
         preference = str(preference)
     if preference is None or preference == "auto":
         preference = os.environ.get("MMC_DEVICE", "auto") or "auto"
-    if not isinstance(preference, str):
-        raise TypeError(f"device must be a str, torch.device or None, got {type(preference).__name__}")
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -44,16 +45,7 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    kind = preference.split(":")[0]
-    if kind not in _DEVICE_ORDER:
-        raise ValueError(f"device must be 'auto', 'cuda[:i]', 'mps' or 'cpu', got {preference!r}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {preference!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-    if kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError("device 'mps' requested but MPS is not available; use 'auto' or 'cpu'")
-    return torch.device(preference)
+    return check_device("device", preference)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -67,11 +59,9 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     Returns:
         A CPU ``torch.Generator`` seeded with ``seed``, for code that wants its own stream.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_seed("seed", seed)
     if not isinstance(deterministic, bool):
         raise TypeError(f"deterministic must be a bool, got {deterministic!r}")
-    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -84,8 +74,16 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 
 
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` seeded with ``seed`` (independent of the global RNG)."""
-    g = torch.Generator(device=torch.device(device))
+    """A ``torch.Generator`` on ``device`` seeded with ``seed`` (independent of the global RNG).
+
+    ``seed`` must be an integer in ``[0, 2**64)`` (what a generator accepts; public seeds are below
+    2**63, see :func:`mmc_utils.checks.check_seed`, so that fixed stream offsets still fit).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be a non-negative int below 2**64, got {seed}")
+    g = torch.Generator(device=check_device("device", device))
     g.manual_seed(int(seed))
     return g
 
@@ -94,7 +92,12 @@ def interactive() -> bool:
     """True when running in a notebook or terminal a person watches (not under tests or CI)."""
     if os.environ.get("MMC_PROGRESS") in ("0", "1"):
         return os.environ["MMC_PROGRESS"] == "1"
-    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("MMC_STRICT_CLAIMS") == "1":
+    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST"):
+        return False
+    try:
+        if env_flag("MMC_STRICT_CLAIMS"):
+            return False
+    except ValueError:  # an unknown spelling: mmc_utils.claims.strict() reports it; bars stay off
         return False
     try:  # a live Jupyter kernel with a front end
         from IPython import get_ipython

@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .checks import check_config_real, check_finite, check_int
+from .checks import check_config_real, check_finite, check_int, check_seed
 from .paths import LinearPath, barrier, default_ts
 from .runtime import make_generator
 
@@ -90,7 +90,7 @@ def make_toy_data(n: int, predictive: Sequence[str] = ATTRIBUTES, seed: int = 0)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
     predictive = tuple(_check_attribute(a) for a in predictive)
-    g = make_generator(seed)
+    g = make_generator(check_seed("seed", seed))
     y = torch.where(torch.arange(n) % 2 == 0, 1, -1).long()
     cols = [attribute_values(a, y if a in predictive else _random_labels(n, g), g) for a in ATTRIBUTES]
     return torch.stack(cols, 1), y
@@ -99,7 +99,7 @@ def make_toy_data(n: int, predictive: Sequence[str] = ATTRIBUTES, seed: int = 0)
 def randomise_attribute(X: Tensor, attribute: str, seed: int = 0) -> Tensor:
     """A unit intervention on the toy data: ``attribute`` redrawn for a random class, the other kept."""
     j = ATTRIBUTES.index(_check_attribute(attribute))
-    g = make_generator(seed + 7919)
+    g = make_generator(check_seed("seed", seed) + 7919)
     out = X.clone()
     out[:, j] = attribute_values(attribute, _random_labels(X.shape[0], g), g)
     return out
@@ -163,6 +163,7 @@ def train_toy(X: Tensor, y: Tensor, width: int = 32, seed: int = 0, steps: int =
     _check_xy(X, y, 2, pm_one=True)
     check_int("width", width, minimum=1)
     check_int("steps", steps, minimum=1)
+    seed = check_seed("seed", seed)
     check_config_real("lr", lr, 0.0, float("inf"), lo_open=True, hi_open=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and it leaves the other cores free

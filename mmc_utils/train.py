@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import accel
-from .checks import (check_choice, check_config_fields, check_config_int, check_config_real, check_finite_data,
-                     check_finite_state, check_num_classes, model_num_classes)
+from .checks import (batchnorm_batch_guard, check_choice, check_config_fields, check_config_int, check_config_real,
+                     check_finite_data, check_finite_state, check_label_batch, check_module, check_num_classes,
+                     check_seed, labels_checked, model_num_classes)
 from .models import build_model, model_spec
 from .runtime import make_generator, pick_device, progress
 from .scales import preset
@@ -49,6 +50,9 @@ SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
 RUNTIME_ONLY_FIELDS: tuple[str, ...] = ("compile", "channels_last")
 # Default evaluation batch sizes. On a 2-core CPU, SmallCNN inference on 16x16 images runs at
 # ~37k img/s for batches of 64-512 but ~16k img/s at 1024 (activations fall out of cache).
+# cross_entropy's ignore_index (-100 by default) would silently skip samples labelled -100; no label is this value,
+# so every out-of-range label is an error (valid labels are unaffected).
+NO_IGNORE = -(2**62)
 EVAL_BATCH_CPU = 256
 EVAL_BATCH_ACCEL = 1024
 
@@ -199,11 +203,16 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 def _eval_batches(model: nn.Module, data: Any, batch_size: int | None) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield ``(logits [B, K] float32, y [B])`` over ``data`` in order, on the model's device."""
+    check_module("model", model)
     _check_data(data)
     check_finite_state("model", model)
-    check_num_classes("data", data, model_num_classes(model))
+    k = model_num_classes(model)
+    check_num_classes("data", data, k)
+    checked = labels_checked("data", data, k)
     device = _model_device(model)
     for x, y in data.batches(_check_batch_size(batch_size, device), shuffle=False):
+        if not checked:
+            check_label_batch("data", y, k)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         yield model(x).float(), y
 
@@ -219,6 +228,7 @@ def evaluate(model: nn.Module, data: Any, batch_size: int | None = None) -> dict
         ``{"loss": float, "acc": float in [0, 1], "n": int}``. The model's (and every
         submodule's) training mode is restored afterwards.
     """
+    check_module("model", model)
     loss_sum = correct = None
     n = 0
     with eval_mode(model):
@@ -243,6 +253,7 @@ def evaluate_sets(model: nn.Module, sets: Mapping[str, Any], batch_size: int | N
 
 def predict_logits(model: nn.Module, data: Any, batch_size: int | None = None) -> Tensor:
     """Logits ``[N, num_classes]`` (float32, on the CPU) of ``model`` on ``data`` in order, in eval mode."""
+    check_module("model", model)
     with eval_mode(model):
         logits = torch.cat([logits.cpu() for logits, _ in _eval_batches(model, data, batch_size)])
     if not bool(torch.isfinite(logits).all()):
@@ -272,13 +283,15 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         ``{"loss": [per-epoch mean training CE, nats], "acc": [per-epoch training accuracy],
         "lr": [lr of each epoch's last step], "seconds": [wall time per epoch], "steps": total steps}``.
     """
+    check_module("model", model)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_seed("seed", seed)
     n = _check_data(data)
     check_finite_state("model", model)
-    check_num_classes("data", data, model_num_classes(model))
+    num_classes = model_num_classes(model)
+    check_num_classes("data", data, num_classes)
+    labels_ok = labels_checked("data", data, num_classes)
     spe = config.steps_per_epoch(n)
     if spe == 0:
         raise ValueError(f"data has {n} samples, fewer than batch_size={config.batch_size} with drop_last=True")
@@ -295,9 +308,9 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
     def sgd_step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:  # no host sync: everything stays queued
         accel.mark_step(mode if forward is not model else None)
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with autocast(), batchnorm_batch_guard(x):
             logits = forward(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing, ignore_index=NO_IGNORE)
         loss.backward()
         optimizer.step()
         return logits, loss
@@ -311,6 +324,8 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
         correct = torch.zeros((), dtype=torch.long, device=device)
         batches = data.batches(config.batch_size, shuffle=True, generator=generator, drop_last=config.drop_last)
         for x, y in progress(batches, desc=f"{desc or 'train'} {epoch + 1}/{config.epochs}", total=spe):
+            if not labels_ok:  # a duck-typed set: dtype and shape per batch, values on the error path (no sync)
+                check_label_batch("data", y, num_classes, values=False)
             x, y = accel.as_input(x, device, config.channels_last), y.to(device, non_blocking=True)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step, spe)
@@ -318,6 +333,8 @@ def train_model(model: nn.Module, data: Any, config: TrainConfig, *, seed: int,
                 logits, loss = sgd_step(x, y)
             except Exception as err:  # noqa: BLE001 - only a compiled forward (or its backward) may fail here
                 if forward is model:
+                    if not labels_ok:  # error path: out-of-range labels get a clear error, not torch's IndexError
+                        check_label_batch("data", y, num_classes)
                     raise
                 warnings.warn(f"compiled model failed ({type(err).__name__}: {err}); training eagerly",
                               stacklevel=2)
@@ -383,6 +400,10 @@ def load_or_train_model(spec: Mapping[str, Any], train_cfg: TrainConfig, data: A
         raise TypeError(f"train_cfg must be a TrainConfig, got {type(train_cfg).__name__}")
     if not isinstance(data_key, Mapping):
         raise TypeError(f"data_key must be a JSON-able mapping describing the data, got {type(data_key).__name__}")
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"spec must be a mapping of build_model arguments, got {type(spec).__name__}")
+    seed = check_seed("seed", seed)
+    _check_data(data)
     canonical = model_spec(build_model(**spec, init_seed=0))  # init_seed: leave the global RNG alone
     applied = {"amp": train_cfg.amp and pick_device(device).type == "cuda"}  # amp is ignored off CUDA
     config = {"spec": canonical, "train": {**train_cfg.key_dict(), **applied}, "data": dict(data_key), "seed": seed}
@@ -393,5 +414,14 @@ def load_or_train_model(spec: Mapping[str, Any], train_cfg: TrainConfig, data: A
         return state_to_tensors(model), {"spec": canonical, "train": train_cfg.to_dict(), "seed": seed,
                                          "history": history}
 
-    tensors, meta = load_or_train(config, train_fn, store=store, desc=desc)
+    tensors, meta = load_or_train(config, train_fn, store=store, desc=desc, check=fits_spec(canonical))
     return tensors_to_model(canonical, tensors, device), meta
+
+
+def fits_spec(spec: Mapping[str, Any]) -> Any:
+    """A ``check(tensors, meta)`` for :func:`mmc_utils.store.load_or_train`: ``ValueError`` unless the
+    cached tensors load into ``build_model(**spec)`` and are finite (else the entry is rebuilt)."""
+    def check(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
+        tensors_to_model(spec, tensors, "cpu")
+        check_finite_state("cached tensors", tensors)
+    return check

@@ -15,7 +15,7 @@ from torch import nn
 if TYPE_CHECKING:
     import pandas as pd
 
-from .checks import check_int
+from .checks import check_device, check_int, check_module, check_seed
 from .data import CueData, CueDataConfig, build_data
 from .store import canonical_json
 from .scales import preset, resolve_scale
@@ -44,7 +44,8 @@ def load_data(config: CueDataConfig, device: str | torch.device = "cpu") -> CueD
     """Build (once per process, at most 8 kept) the data of ``config`` on ``device``."""
     if not isinstance(config, CueDataConfig):
         raise TypeError(f"config must be a CueDataConfig (see data_config), got {type(config).__name__}")
-    key = canonical_json({"config": config.to_dict(), "data_dir": config.data_dir, "device": str(torch.device(device))})
+    device = check_device("device", device)
+    key = canonical_json({"config": config.to_dict(), "data_dir": config.data_dir, "device": str(device)})
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) >= 8:
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
@@ -86,6 +87,7 @@ def pretrained(kind: str, config: CueDataConfig, *, seed: int, device: str | tor
     """
     if kind not in ("clean", "cue"):
         raise ValueError(f"kind must be 'clean' or 'cue', got {kind!r}")
+    seed = check_seed("seed", seed)
     data = load_data(config, device)
     train_set = data.clean_train if kind == "clean" else data.train
     key = {"data": config.to_dict(), "set": "clean_train" if kind == "clean" else "train"}
@@ -105,6 +107,8 @@ def path_table(model: nn.Module, path: Any, sets: dict[str, Any], data: CueData,
     from .paths import PathConfig, evaluate_path
 
     cfg = PathConfig.for_scale(scale)
+    if not isinstance(data, CueData):
+        raise TypeError(f"data must be a CueData (see load_data), got {type(data).__name__}")
     return evaluate_path(model, path, sets, bn=bn, bn_data=data.clean_train, seed=seed, device=device,
                          desc=desc, **cfg.eval_kwargs())
 
@@ -118,6 +122,9 @@ def quadratic_midpoint(start: nn.Module, end: nn.Module, config: CueDataConfig, 
     """
     from .paths import PathConfig, load_or_train_midpoint
 
+    check_module("start", start)
+    check_module("end", end)
+    seed = check_seed("seed", seed)
     data = load_data(config, device)
     spec = model_spec(scale, data.num_classes)
     key = {"data": config.to_dict(), "set": "train (all cued)"}
@@ -138,6 +145,8 @@ def finetuned(source: nn.Module, method: str, config: CueDataConfig, *, seed: in
     from .paths import state_fingerprint
 
     resolve_method(method)  # an unknown method fails before any data is built
+    check_module("source", source)
+    seed = check_seed("seed", seed)
     data = load_data(config, device)
     ft_cfg = FinetuneConfig.for_scale(resolve_scale(scale), method, **overrides)
     key = {"source": state_fingerprint(source), "data": config.to_dict()}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..checks import check_choice
+from ..checks import check_choice, check_device, check_memory
 from .bases import load_base, num_classes
 from .config import CueDataConfig
 from .cues import Cue, make_cue
@@ -98,7 +98,8 @@ class CueData:
         return base.with_cue_labels(base.labels, f"{split} (all cued)")
 
     def to(self, device: str | torch.device) -> "CueData":
-        """A copy with every set on ``device``."""
+        """A copy with every set on ``device`` (an unknown or unavailable device is a ``ValueError``)."""
+        device = check_device("device", device)
         sets = {name: getattr(self, name).to(device) for name in ("train", "clean", "test", "clean_train")}
         return CueData(self.config, self.cue, **sets)
 
@@ -129,7 +130,12 @@ def build_data(config: CueDataConfig, device: str | torch.device | None = None) 
     """
     if not isinstance(config, CueDataConfig):
         raise TypeError(f"config must be a CueDataConfig, got {type(config).__name__}")
+    if device is not None:
+        device = check_device("device", device)  # before any image is generated
     c = config
+    n_images = c.n_train + c.n_clean + c.n_test
+    check_memory(f"n_train + n_clean + n_test = {n_images:,} images of {c.image_size}x{c.image_size} pixels "
+                 "(lower them or image_size)", n_images * 3 * c.image_size ** 2 * 4)
     k = num_classes(c.base)
     cue = make_cue(c.cue, k, c.image_size, **c.cue_kwargs)
     common = dict(size=c.image_size, seed=c.seed, data_dir=c.data_dir, options=c.base_kwargs)

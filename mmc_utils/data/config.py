@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..scales import preset
-from ..checks import check_choice, check_fraction, check_int
-from .bases import BASES
+from ..checks import check_choice, check_finite_real, check_fraction, check_int, check_seed
+from .bases import _SHAPES_OPTIONS, BASES
 from .cues import check_cue_kwargs, cue_names
 
 # smoke: seconds, for tests; book: the rendered book on a CPU; paper: the paper's CIFAR-10 sizes
@@ -23,6 +27,21 @@ _PRESETS: dict[str, dict[str, Any]] = {
                  base_kwargs=_BOOK_BASE, cue_kwargs={"box_size": 2}),
     "paper": dict(base="shapes", cue="box", p=0.8, n_train=47_500, n_clean=2_500, n_test=10_000, image_size=32),
 }
+
+
+def _plain_option(field_name: str, key: Any, value: Any) -> Any:
+    """A cue/base option as a JSON-able Python value (NumPy scalars converted); ``TypeError`` naming the key
+    otherwise."""
+    if not isinstance(key, str):
+        raise TypeError(f"{field_name} keys must be str, got {type(key).__name__} {key!r}")
+    if isinstance(value, np.generic):
+        value = value.item()
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{field_name}[{key!r}] must be a JSON-able value (number, str, list), got "
+                        f"{type(value).__name__} {value!r}") from err
+    return value
 
 
 @dataclass(frozen=True)
@@ -60,21 +79,27 @@ class CueDataConfig:
         check_choice("base", self.base, BASES)
         check_choice("cue", self.cue, cue_names())
         object.__setattr__(self, "p", check_fraction("p", self.p))
-        check_int("n_train", self.n_train, minimum=1)
-        check_int("n_clean", self.n_clean, minimum=0)
-        check_int("n_test", self.n_test, minimum=1)
-        check_int("image_size", self.image_size, minimum=4)
-        check_int("seed", self.seed, minimum=0)
+        # NumPy integers are accepted and stored as Python ints (the config must stay JSON-able)
+        for name, minimum in (("n_train", 1), ("n_clean", 0), ("n_test", 1), ("image_size", 4)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=minimum))
+        object.__setattr__(self, "seed", check_seed("seed", self.seed))
+        if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
+            raise TypeError(f"data_dir must be a str, os.PathLike or None, got {type(self.data_dir).__name__}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", str(self.data_dir))
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
         for name in ("cue_kwargs", "base_kwargs"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-            object.__setattr__(self, name, dict(value))
+            object.__setattr__(self, name, {k: _plain_option(name, k, v) for k, v in value.items()})
         check_cue_kwargs(self.cue, self.cue_kwargs)
         if self.base_kwargs and self.base != "shapes":
             raise ValueError(f"base_kwargs are only accepted by base 'shapes', got {self.base_kwargs} for {self.base!r}")
+        unknown = sorted(set(self.base_kwargs) - _SHAPES_OPTIONS)
+        if unknown:
+            raise ValueError(f"base_kwargs has unknown keys {unknown}; accepted: {', '.join(sorted(_SHAPES_OPTIONS))}")
+        for k, v in self.base_kwargs.items():  # noise / texture: finite standard deviations (values kept as given)
+            check_finite_real(f"base_kwargs[{k!r}]", v, minimum=0.0)
 
     @classmethod
     def for_scale(cls, scale: str | None = None, **overrides: Any) -> "CueDataConfig":

@@ -11,6 +11,7 @@ import hashlib
 
 import torch
 
+from ..checks import check_seed
 from ..runtime import make_generator
 
 
@@ -19,7 +20,8 @@ def derive_seed(seed: int, *tags: object) -> int:
 
     Example: ``derive_seed(0, "split")`` and ``derive_seed(0, "rc")`` give unrelated streams.
     """
-    text = repr((int(seed),) + tuple(str(t) for t in tags)).encode()
+    seed = check_seed("seed", seed)
+    text = repr((seed,) + tuple(str(t) for t in tags)).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") & (2**63 - 1)
 
 

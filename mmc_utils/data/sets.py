@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ..runtime import make_generator
-from ..checks import check_images, check_int, check_labels
+from ..checks import check_device, check_images, check_index, check_int, check_labels
 from .cues import Cue
 from .rng import derive_generator
 from .splits import derangement
@@ -82,6 +82,8 @@ class CueSet:
 
     def with_cue_labels(self, cue_labels: Tensor, name: str | None = None) -> "CueSet":
         """The same images and labels with other cue labels (int64 ``[N]``, -1 = none); no copy of images."""
+        if not isinstance(cue_labels, Tensor):
+            raise TypeError(f"cue_labels must be a torch.Tensor of dtype int64, got {type(cue_labels).__name__}")
         return CueSet(self.images, self.labels, cue_labels.to(self.device), self.cue, self.ids,
                       self.name if name is None else name)
 
@@ -105,28 +107,18 @@ class CueSet:
         src = derangement(len(self), derive_generator(seed, "eval", "RI")).to(self.device)
         return CueSet(self.images[src], self.labels, self.cue_labels, self.cue, self.ids[src], name)
 
-    def subset(self, idx: Tensor | slice | list[int], name: str | None = None) -> "CueSet":
-        """The samples selected by ``idx`` (int64 indices, bool mask ``[N]`` or slice), in that order."""
-        if isinstance(idx, list):
-            idx = torch.as_tensor(idx, dtype=torch.int64)
+    def subset(self, idx: Tensor | slice | list[int] | list[bool], name: str | None = None) -> "CueSet":
+        """The samples selected by ``idx``, in that order: int indices (a tensor, list or tuple of ints),
+        a bool mask ``[N]`` (a tensor, list or tuple of bools) or a slice (see :func:`~mmc_utils.checks.check_index`)."""
+        idx = check_index("idx", idx, len(self))
         if isinstance(idx, Tensor):
-            if idx.dtype == torch.bool and idx.shape != (len(self),):
-                raise ValueError(f"idx as a bool mask must have shape [{len(self)}], got {tuple(idx.shape)}")
-            if idx.dtype not in (torch.bool, torch.int64, torch.int32):
-                raise TypeError(f"idx must hold int64 indices or bools, got dtype {idx.dtype}")
-            n = len(self)
-            if idx.dtype != torch.bool and idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
-                raise ValueError(f"idx must lie in [{-n}, {n - 1}], got values from {int(idx.min())} "
-                                 f"to {int(idx.max())}")
             idx = idx.to(self.device)
-        elif not isinstance(idx, slice):
-            raise TypeError(f"idx must be a Tensor, list of ints or slice, got {type(idx).__name__}")
         return CueSet(self.images[idx], self.labels[idx], self.cue_labels[idx], self.cue, self.ids[idx],
                       self.name if name is None else name)
 
     def to(self, device: str | torch.device) -> "CueSet":
-        """A copy on ``device`` (``self`` when already there)."""
-        device = torch.device(device)
+        """A copy on ``device`` (``self`` when already there); an unknown or unavailable device is a ``ValueError``."""
+        device = check_device("device", device)
         if device == self.device:
             return self
         return CueSet(self.images.to(device), self.labels.to(device), self.cue_labels.to(device), self.cue,
@@ -160,6 +152,9 @@ class CueSet:
             drop_last: drop a final incomplete batch.
         """
         batch_size = check_int("batch_size", batch_size, minimum=1)
+        for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {type(value).__name__} {value!r}")
         n = len(self)
         stop = n - n % batch_size if drop_last else n
         if not shuffle:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..runtime import make_generator
-from ..checks import check_int
+from ..checks import check_finite_real, check_int
 
 SHAPE_NAMES: tuple[str, ...] = (
     "disk", "square", "ring", "triangle", "plus", "bar", "square frame", "two dots", "half-disk", "L-shape",
@@ -188,10 +188,10 @@ def make_shapes(
     size = check_int("size", size, minimum=4)
     seed = check_int("seed", seed, minimum=0)
     num_classes = check_int("num_classes", num_classes, minimum=1, maximum=len(SHAPE_NAMES))
-    for name, value in (("noise", noise), ("texture", texture), ("radius_min", radius_min),
-                        ("radius_max", radius_max), ("spread", spread)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    noise, texture = check_finite_real("noise", noise, minimum=0.0), check_finite_real("texture", texture, minimum=0.0)
+    radius_min = check_finite_real("radius_min", radius_min, minimum=0.0)
+    radius_max = check_finite_real("radius_max", radius_max, minimum=0.0)
+    spread = check_finite_real("spread", spread, minimum=0.0)
     if not 0 < radius_min <= radius_max <= 0.5:
         raise ValueError(f"radius_min, radius_max must satisfy 0 < radius_min <= radius_max <= 0.5, "
                          f"got {radius_min!r}, {radius_max!r}")

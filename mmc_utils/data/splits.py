@@ -8,7 +8,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..checks import check_fraction, check_int
+from ..checks import check_fraction, check_int, check_labels
+
+
+def _class_labels(labels: object) -> Tensor:
+    """Class labels for index arithmetic: an int64 ``[N]`` tensor of non-negative values."""
+    if isinstance(labels, Tensor) and labels.dim() != 1:
+        raise ValueError(f"labels must have shape [N], got {tuple(labels.shape)}")
+    n = labels.shape[0] if isinstance(labels, Tensor) else 0
+    return check_labels("labels", labels, n, 0, 2**62)
 
 
 def rank_in_class(labels: Tensor) -> Tensor:
@@ -20,7 +28,7 @@ def rank_in_class(labels: Tensor) -> Tensor:
     Returns:
         int64 ``[N]``: ``r[i]`` = number of ``j < i`` with ``labels[j] == labels[i]``.
     """
-    n = labels.shape[0]
+    n = _class_labels(labels).shape[0]
     if n == 0:
         return labels.clone()
     order = torch.argsort(labels, stable=True)
@@ -43,6 +51,7 @@ def first_fraction_per_class(labels: Tensor, p: float) -> Tensor:
         bool ``[N]``: True for the selected (cued) samples.
     """
     p = check_fraction("p", p)
+    _class_labels(labels)
     if labels.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=labels.device)
     counts = torch.bincount(labels)
@@ -66,8 +75,11 @@ def stratified_split(labels: Tensor, n_first: int, generator: torch.Generator) -
         ``(first, rest)``: int64 index tensors of sizes ``n_first`` and ``N - n_first``, each
         in random order, disjoint, together covering ``range(N)``.
     """
-    n = labels.shape[0]
+    n = _class_labels(labels).shape[0]
     n_first = check_int("n_first", n_first, minimum=0, maximum=n)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (the split is drawn from it alone), "
+                        f"got {type(generator).__name__}")
     perm = torch.randperm(n, generator=generator)
     if n == 0:
         return perm, perm

@@ -7,9 +7,11 @@ import torch
 from torch import Tensor, nn
 
 from ..models import model_spec
-from ..train import state_to_tensors, tensors_to_model
+from ..checks import check_seed
+from ..runtime import pick_device
+from ..train import _check_data, fits_spec, state_to_tensors, tensors_to_model
 from .config import FinetuneConfig, resolve_method
-from .methods import finetune, resolve_config
+from .methods import _check_model, finetune, resolve_config
 
 __all__ = ["load_or_finetune", "finetune_key"]
 
@@ -49,6 +51,10 @@ def load_or_finetune(source_key: Mapping[str, Any], model: nn.Module, method: st
     if not isinstance(source_key, Mapping):
         raise TypeError(f"source_key must be a JSON-able mapping identifying the source model and data, "
                         f"got {type(source_key).__name__}")
+    _check_model(model)
+    _check_data(clean, "clean")
+    seed = check_seed("seed", seed)
+    pick_device(device)  # an unknown device fails before the cache is looked at
     cfg = resolve_config(method, config)
     key = finetune_key(source_key, model, method, clean, cue, cfg, seed)
     spec = key["spec"]
@@ -58,5 +64,5 @@ def load_or_finetune(source_key: Mapping[str, Any], model: nn.Module, method: st
         return state_to_tensors(new), {"method": key["method"], "config": cfg.to_dict(), "seed": seed,
                                        "history": history}
 
-    tensors, meta = load_or_train(key, train_fn, store=store, desc=desc or method)
+    tensors, meta = load_or_train(key, train_fn, store=store, desc=desc or method, check=fits_spec(spec))
     return tensors_to_model(spec, tensors, device), meta

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_finite_state, check_num_classes
+from ..checks import check_data_labels, check_finite_state, check_num_classes, check_seed
 from ..runtime import pick_device
 from ..train import _check_data, eval_mode, train_model
 from .cbft import run_cbft
@@ -143,16 +143,17 @@ def finetune(model: nn.Module, method: str, clean: Any, cue: Any = None, config:
     canonical, _ = resolve_method(method)
     num_classes = _check_model(model)
     check_finite_state("model", model)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_seed("seed", seed)
     _check_data(clean, "clean")
     check_num_classes("clean", clean, num_classes)
+    check_data_labels("clean", clean, num_classes)
     if canonical.startswith("cbft"):
         if cue is None:
             raise ValueError(f"cue must be given for method {method!r}: CBFT needs cue-training data "
                              "(batches of cued images with labels), e.g. data.train")
         _check_data(cue, "cue")
         check_num_classes("cue", cue, num_classes)
+        check_data_labels("cue", cue, num_classes)
     cfg = resolve_config(method, config)
     dev = pick_device(device)
     desc = desc or method

@@ -41,6 +41,9 @@ def barrier(ts: Sequence[float], values: Sequence[float]) -> float:
         raise ValueError(f"values must be finite, got {v.tolist()}")
     if not (np.any(t == 0.0) and np.any(t == 1.0)):
         raise ValueError(f"ts must include both end points 0 and 1, got {t.tolist()}")
+    for tt in np.unique(t):  # one t, one value: a repeated t with another value has no single barrier
+        if np.ptp(v[t == tt]) > 0:
+            raise ValueError(f"ts repeats t = {tt} with different values {v[t == tt].tolist()}")
     v0, v1 = v[np.argmax(t == 0.0)], v[np.argmax(t == 1.0)]
     return float(np.max(v - ((1 - t) * v0 + t * v1)))
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checks import check_finite
+from ..checks import batchnorm_batch_guard, check_device, check_finite, check_module, check_seed
 from ..runtime import make_generator
 from ..train import mode_under_no_grad
 from .curves import State
@@ -76,6 +76,8 @@ def fixed_batches(data: Any, num_batches: int, batch_size: int, seed: int = 0,
     for name, v, lo in (("bn_batches", num_batches, 1), ("bn_batch_size", batch_size, 2)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    seed = check_seed("seed", seed)
+    device = check_device("device", device)
     if not hasattr(data, "batches") or not hasattr(data, "__len__"):
         raise TypeError(f"bn_data must be a data set with len() and batches(); got {type(data).__name__}")
     if len(data) < batch_size:
@@ -127,13 +129,15 @@ def reestimate_bn_(model: nn.Module, batches: list[Tensor]) -> nn.Module:
     Returns:
         ``model``.
     """
+    check_module("model", model)
     _check_batches(batches)
     with _train_mode_bn(model) as bns:
         for m in bns.values():
             m.reset_running_stats()
             m.momentum = None
         for x in batches:
-            model(x)
+            with batchnorm_batch_guard(x):
+                model(x)
     return model
 
 
@@ -165,6 +169,7 @@ def reestimate_bn_stacked(model: nn.Module, stacked: State, batches: list[Tensor
     Returns:
         A new stacked state with re-estimated BN buffers (the other entries are shared).
     """
+    check_module("model", model)
     _check_batches(batches)
     T = next(iter(stacked.values())).shape[0]
     state = reset_bn_state(model, stacked, stacked=T)

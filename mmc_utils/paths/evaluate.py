@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from ..checks import (check_finite_data, check_label_batch, check_num_classes, check_seed, labels_checked,
+                      model_num_classes)
 from ..data.rng import derive_generator
 from ..runtime import pick_device, progress
 from ..train import evaluate
@@ -159,6 +161,7 @@ def _vmapped(setup: _Setup, ts: list[float], sets: dict[str, Any], batch_size: i
     state = setup.stacked_states(ts)
     net = setup.model.eval()
     forward = vmap(lambda s, x: functional_call(net, s, (x,)), in_dims=(0, None))
+    num_classes = model_num_classes(net)
     T = len(ts)
     results: dict[str, tuple[Tensor, Tensor]] = {}
     with torch.no_grad():
@@ -166,7 +169,10 @@ def _vmapped(setup: _Setup, ts: list[float], sets: dict[str, Any], batch_size: i
             loss_sum = torch.zeros(T, dtype=torch.float64, device=setup.device)
             correct = torch.zeros(T, dtype=torch.long, device=setup.device)
             n = 0
+            labels_ok = labels_checked("data", ds, num_classes)  # the checks of evaluate(), as in the loop
             for x, y in ds.batches(batch_size, shuffle=False):
+                if not labels_ok:
+                    check_label_batch("data", y, num_classes)
                 x, y = x.to(setup.device), y.to(setup.device)
                 logits = forward(state, x).float()  # [T, B, K]
                 ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(T), reduction="none").view(T, -1)
@@ -174,6 +180,8 @@ def _vmapped(setup: _Setup, ts: list[float], sets: dict[str, Any], batch_size: i
                 correct += (logits.argmax(-1) == y).sum(1)
                 n += y.numel()
             results[name] = (loss_sum.cpu() / n, correct.cpu().double() / n)
+            if not bool(torch.isfinite(results[name][0]).all()):
+                check_finite_data("data", ds)  # error path: name NaN/inf images rather than return a NaN loss
     return [{"t": t, "set": name, "loss": float(loss[i]), "acc": float(acc[i])}
             for i, t in enumerate(ts) for name, (loss, acc) in results.items()]
 
@@ -217,11 +225,14 @@ def evaluate_path(model: nn.Module, path: Path, sets: Mapping[str, Any], ts: Seq
             model and path of different shape, ``bn="reestimate"`` without ``bn_data``.
     """
     ts = default_ts(11) if ts is None else check_ts(ts)
+    seed = check_seed("seed", seed)
     sets = subsample_sets(sets, max_images, seed)
     batch_size = _pos_int("batch_size", batch_size)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     setup = _Setup(model, path, bn, bn_data, bn_batches, bn_batch_size, seed, device)
+    for name, ds in sets.items():  # both methods: the model must fit every set (the loop checks it again)
+        check_num_classes(f"sets[{name!r}]", ds, model_num_classes(setup.model))
     if method == "auto":
         method = "vmap" if setup.device.type == "cuda" else "loop"
     rows = (_vmapped if method == "vmap" else _loop)(setup, ts, sets, batch_size, desc)

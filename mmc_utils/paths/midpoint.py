@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import time
+import warnings
 from typing import Any, Callable, Mapping
 
 import torch
@@ -19,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..checks import check_finite_state
+from ..checks import (batchnorm_batch_guard, check_finite_data, check_finite_state, check_label_batch,
+                      check_num_classes, check_seed, labels_checked, model_num_classes)
 from ..models import build_model, model_spec
 from ..runtime import make_generator, pick_device, progress
 from ..train import TrainConfig
@@ -95,8 +98,7 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
     """
     cfg = TrainConfig(epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       batch_size=batch_size, schedule="cosine")  # validates the recipe
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_seed("seed", seed)
     if not hasattr(data, "batches") or not hasattr(data, "__len__"):
         raise TypeError(f"data must be a data set with len() and batches(); got {type(data).__name__}")
     n = len(data)
@@ -109,6 +111,9 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
     check_compatible([dict(net.state_dict()), *ends], what="models")
     check_finite_state("start", ends[0])
     check_finite_state("end", ends[1])
+    num_classes = model_num_classes(net)
+    check_num_classes("data", data, num_classes)
+    labels_ok = labels_checked("data", data, num_classes)
     for m in batchnorm_modules(net).values():  # train mode on batch statistics only
         m.track_running_stats = False
     net.train()
@@ -124,11 +129,14 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
     for epoch in progress(range(epochs), desc=desc or "midpoint", total=epochs):
         t0, loss_sum, seen = time.perf_counter(), torch.zeros((), device=dev), 0
         for x, y in data.batches(batch_size, shuffle=True, generator=shuffle_gen, drop_last=drop_last):
+            if not labels_ok:
+                check_label_batch("data", y, num_classes)
             x, y = x.to(dev), y.to(dev)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, spe)
             t = torch.rand((), generator=t_gen).to(dev)
-            loss = F.cross_entropy(functional_call(net, path.point(t), (x,)).float(), y)
+            with batchnorm_batch_guard(x):
+                loss = F.cross_entropy(functional_call(net, path.point(t), (x,)).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -138,7 +146,11 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
         history["loss"].append(float(loss_sum) / max(seen, 1))
         history["lr"].append(optimizer.param_groups[0]["lr"])
         history["seconds"].append(time.perf_counter() - t0)
+        if not math.isfinite(history["loss"][-1]):
+            check_finite_data("data", data, batch_size)  # NaN/inf images: an error, as in train_model
+            warnings.warn(f"{desc or 'midpoint'}: non-finite loss in epoch {epoch + 1}", stacklevel=2)
     history["steps"] = step
+    check_finite_state("theta_m (diverged: lower lr?)", {k: v.detach() for k, v in theta_m.items()})
     out = MidpointState()
     for k, ref in ends[0].items():
         if k in theta_m:
@@ -171,6 +183,7 @@ def load_or_train_midpoint(spec: Mapping[str, Any], start: StateLike, end: State
         raise TypeError(f"spec must be a build_model spec (mapping), got {type(spec).__name__}")
     if not isinstance(data_key, Mapping):
         raise TypeError(f"data_key must be a JSON-able mapping describing data, got {type(data_key).__name__}")
+    seed = check_seed("seed", seed)
     canonical = model_spec(build_model(**spec))
     recipe = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
               "weight_decay": weight_decay, "seed": seed}
@@ -181,7 +194,13 @@ def load_or_train_midpoint(spec: Mapping[str, Any], start: StateLike, end: State
         mid = train_midpoint(canonical, start, end, data, device=device, desc=desc, **recipe)
         return dict(mid), {"history": mid.history, **recipe}
 
-    tensors, meta = load_or_train(config, train_fn, store=store, device="cpu", desc=desc)
+    start_state = as_state(start, "start")
+
+    def fits(tensors: State, meta: dict) -> None:  # a cached theta_m must fit the end points and be finite
+        check_compatible([start_state, tensors], what="cached theta_m and start")
+        check_finite_state("cached theta_m", tensors)
+
+    tensors, meta = load_or_train(config, train_fn, store=store, device="cpu", desc=desc, check=fits)
     out = MidpointState(copy.copy(tensors))
     out.history = meta.get("history", {})
     return out, meta
