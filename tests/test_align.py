@@ -61,9 +61,9 @@ def _threads():
 # ----------------------------------------------------------------------------- groups
 def test_groups_small_cnn():
     g = permutation_groups(make("small_cnn"))
-    assert list(g) == [f"blocks.{i}" for i in range(5)]
-    assert [x.size for x in g.values()] == [8, 8, 16, 16, 16]
-    assert g["blocks.0"].consumers == ["blocks.1.conv"] and g["blocks.4"].consumers == ["head"]
+    assert list(g) == [f"blocks.{i}" for i in range(6)]
+    assert [x.size for x in g.values()] == [8, 8, 16, 16, 16, 16]
+    assert g["blocks.0"].consumers == ["blocks.1.conv"] and g["blocks.5"].consumers == ["head"]
 
 
 def test_groups_resnet_ties_residual_stream():

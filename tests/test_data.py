@@ -370,7 +370,12 @@ def test_base_kwargs_difficulty():
 
 def test_config_presets_and_dict(monkeypatch):
     book = CueDataConfig.for_scale("book")
-    assert (book.base, book.image_size, book.p, book.n_clean, book.n_test) == ("shapes", 16, 0.8, 2000, 2000)
+    assert (book.base, book.image_size, book.p, book.n_clean, book.n_test) == ("shapes", 16, 0.6, 2000, 2000)
+    assert book.cue_kwargs == {"box_size": 2} and book.base_kwargs["clutter"] == 3
+    # another base or cue drops the preset's options for the old one; other changes keep them
+    assert CueDataConfig.for_scale("book", cue="dominoes").cue_kwargs == {}
+    assert book.replace(cue="dominoes").cue_kwargs == {} and book.replace(p=0.9).cue_kwargs == {"box_size": 2}
+    assert book.replace(cue="dominoes", cue_kwargs={"per_class": 4}).cue_kwargs == {"per_class": 4}
     paper = CueDataConfig.for_scale("paper")
     assert (paper.base, paper.n_train, paper.n_clean, paper.n_test, paper.image_size) == (
         "shapes", 47_500, 2_500, 10_000, 32)
@@ -501,3 +506,26 @@ def test_subset_and_to(data):
     assert s.to("cpu") is s
     with pytest.raises(ValueError, match="labels"):
         CueSet(s.images, s.labels[:-1], s.cue_labels, s.cue)
+
+
+def test_shapes_object_size_and_clutter_options():
+    from mmc_utils.data.shapes import make_shapes
+    plain, labels = make_shapes(40, 16, seed=3)
+    same, _ = make_shapes(40, 16, seed=3, clutter=0)
+    assert torch.equal(plain, same)                        # clutter=0 draws nothing extra
+    cl, cl_labels = make_shapes(40, 16, seed=3, clutter=3)
+    assert torch.equal(labels, cl_labels)
+    changed = (cl != plain).any(1)                          # [n, S, S] pixels painted
+    assert 0 < changed.flatten(1).sum(1).min() and changed.flatten(1).sum(1).max() <= 3 * 4
+    rgb = (cl.permute(0, 2, 3, 1)[changed] + 1) / 2         # painted colours in [0, 1]
+    assert (rgb[:, 1] <= torch.maximum(rgb[:, 0], rgb[:, 2]) + 0.3 + 1e-6).all()  # never near the cue's green
+    small, _ = make_shapes(40, 16, seed=3, radius_min=0.2, radius_max=0.3, spread=0.25)
+    border = torch.ones(16, 16, dtype=torch.bool)
+    border[2:-2, 2:-2] = False
+    # smaller, centred objects leave the border closer to the background than the default objects do
+    assert (small - small.mean((2, 3), keepdim=True))[..., border].abs().mean() < \
+        (plain - plain.mean((2, 3), keepdim=True))[..., border].abs().mean()
+    for kwargs in ({"radius_min": 0.3, "radius_max": 0.2}, {"radius_max": 0.6}, {"spread": 1.5},
+                   {"clutter": -1}, {"spread": float("nan")}):
+        with pytest.raises((ValueError, TypeError)):
+            make_shapes(4, 16, seed=0, **kwargs)
