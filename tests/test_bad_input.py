@@ -478,14 +478,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("call,exc,pattern", CASES)
-def test_bad_call_raises_clear_error(c, call, exc, pattern):
+def assert_clear_error(c, call, exc, pattern) -> None:
+    """``call(c)`` raises ``exc`` (a plain ValueError/TypeError) matching ``pattern``, from mmc_utils's own code."""
     with pytest.raises(exc, match=pattern) as info:
         call(c)
     assert type(info.value) in (ValueError, TypeError), f"raised {type(info.value).__name__}, not a plain error"
     # raised by mmc_utils's own checks, not by torch/numpy deep inside a layer
     frame = info.traceback[-1]
     assert "mmc_utils" in FsPath(str(frame.path)).parts, f"raised from {frame.path}:{frame.lineno}"
+
+
+@pytest.mark.parametrize("call,exc,pattern", CASES)
+def test_bad_call_raises_clear_error(c, call, exc, pattern):
+    assert_clear_error(c, call, exc, pattern)
 
 
 def test_table_is_large_enough():
