@@ -114,14 +114,13 @@ class CueDataConfig:
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ValueError(f"overrides must be fields of CueDataConfig ({', '.join(sorted(fields))}); got {unknown}")
-        return cls(**_with_changes(dict(preset(_PRESETS, scale)), overrides))
+        base = preset(_PRESETS, scale)
+        return cls(**{**base, **overrides, **_dropped_options(base, overrides)})
 
     def replace(self, **changes: Any) -> "CueDataConfig":
         """A copy with some fields changed (validated again). Changing ``base`` (``cue``) to another one
         drops ``base_kwargs`` (``cue_kwargs``) unless those are changed too."""
-        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return dataclasses.replace(self, **{k: v for k, v in _with_changes(current, changes).items()
-                                            if k in changes or k.endswith("_kwargs")})
+        return dataclasses.replace(self, **{**changes, **_dropped_options({"base": self.base, "cue": self.cue}, changes)})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of the fields that determine the data (for hashing and metadata).
@@ -135,11 +134,8 @@ class CueDataConfig:
         return d
 
 
-def _with_changes(fields: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """``fields`` updated with ``changes``; the options of a base or cue that ``changes`` replaces are dropped
-    (they belong to that base or cue) unless ``changes`` gives new ones."""
-    out = {**fields, **changes}
-    for name in ("base", "cue"):
-        if name in changes and f"{name}_kwargs" not in changes and changes[name] != fields.get(name):
-            out[f"{name}_kwargs"] = {}
-    return out
+def _dropped_options(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"base_kwargs": {}}`` / ``{"cue_kwargs": {}}`` for a base / cue that ``changes`` replaces without giving
+    new options: the old options belong to the old base or cue."""
+    return {f"{name}_kwargs": {} for name in ("base", "cue")
+            if name in changes and f"{name}_kwargs" not in changes and changes[name] != current[name]}
