@@ -18,8 +18,14 @@ PATH_STYLES = {"linear": dict(color="white", ls="--", lw=1.6), "quadratic": dict
 
 
 def profile_bars(profiles: Mapping[str, pd.DataFrame], tol: float | None = None, title: str | None = None,
-                 ax: plt.Axes | None = None) -> plt.Figure:
-    """Grouped bars of Δacc (points) per model and intervention, with the invariance band ±``tol``."""
+                 ax: plt.Axes | None = None, column: str = "d_acc") -> plt.Figure:
+    """Grouped bars of ``column`` per model and intervention, with the invariance band ±``tol``.
+
+    ``column``: ``"d_acc"`` (Δacc, points) or ``"d_loss"`` (Δloss, nats); ``tol`` is in the same unit.
+    """
+    if column not in ("d_acc", "d_loss"):
+        raise ValueError(f"column must be 'd_acc' or 'd_loss', got {column!r}")
+    symbol, unit = ("Δacc", "points") if column == "d_acc" else ("Δloss", "nats")
     models = list(profiles)
     ivs = list(next(iter(profiles.values())).index)
     fig = ax.figure if ax is not None else plt.figure(figsize=(1.4 + 1.2 * len(models), 3.0))
@@ -27,16 +33,16 @@ def profile_bars(profiles: Mapping[str, pd.DataFrame], tol: float | None = None,
     width = 0.8 / len(ivs)
     for i, iv in enumerate(ivs):
         xs = np.arange(len(models)) + (i - (len(ivs) - 1) / 2) * width
-        vals = [profiles[m].loc[iv, "d_acc"] for m in models]
+        vals = [profiles[m].loc[iv, column] for m in models]
         ax.bar(xs, vals, width, color=SET_COLORS.get(iv), label=f"{iv} ({SET_NAMES.get(iv, iv)})")
     if tol is not None:
         ax.axhspan(-tol, tol, color="grey", alpha=0.2, lw=0)
-        ax.text(len(models) - 0.5, tol, f"invariant: |Δacc| ≤ {tol:g}", ha="right", va="bottom", fontsize=7,
+        ax.text(len(models) - 0.5, tol, f"invariant: |{symbol}| ≤ {tol:g}", ha="right", va="bottom", fontsize=7,
                 color="grey")
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xticks(np.arange(len(models)), models, fontsize=8)
-    ax.set_ylabel("Δacc vs C (points)")
-    ax.legend(fontsize=7, frameon=False, ncol=len(ivs), loc="lower left")
+    ax.set_ylabel(f"{symbol} vs C ({unit})")
+    ax.legend(fontsize=7, frameon=False, ncol=len(ivs), loc="lower left" if column == "d_acc" else "upper left")
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -68,16 +74,30 @@ def pair_heatmaps(matrices: Mapping[str, pd.DataFrame], fmt: Mapping[str, str] |
 
 def pair_scatter(pairs: pd.DataFrame, x: str, y: str, hue: str | None = None, label: str | None = "pair",
                  xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
-                 ax: plt.Axes | None = None) -> plt.Figure:
-    """Scatter of one pair statistic against another; ``hue`` (a bool column) colours the points."""
+                 ax: plt.Axes | None = None, style: str | None = None) -> plt.Figure:
+    """Scatter of one pair statistic against another.
+
+    ``hue`` (a bool column) colours the points; ``style`` (a bool column) draws its True rows as
+    hollow squares, its False rows as filled circles.
+    """
     fig = ax.figure if ax is not None else plt.figure(figsize=(4.8, 3.4))
     ax = ax if ax is not None else fig.add_subplot(111)
-    if hue is None:
-        ax.scatter(pairs[x], pairs[y], s=22, color="#1f77b4")
-    else:
-        for val, color, name in ((True, "#2ca02c", f"{hue}"), (False, "#d62728", f"not {hue}")):
-            part = pairs[pairs[hue] == val]
-            ax.scatter(part[x], part[y], s=22, color=color, label=name)
+    hues = ((None, "#1f77b4", None),) if hue is None else \
+        ((True, "#2ca02c", f"{hue}"), (False, "#d62728", f"not {hue}"))
+    styles = ((None, "o", True, None),) if style is None else \
+        ((False, "o", True, f"not {style}"), (True, "s", False, f"{style}"))
+    for hval, color, hname in hues:
+        for sval, marker, filled, sname in styles:
+            part = pairs
+            if hval is not None:
+                part = part[part[hue] == hval]
+            if sval is not None:
+                part = part[part[style] == sval]
+            name = ", ".join(n for n in (hname, sname) if n) or None
+            if len(part):
+                ax.scatter(part[x], part[y], s=26, marker=marker, label=name, color=color if filled else "none",
+                           edgecolors=color, linewidths=1.2)
+    if hue is not None or style is not None:
         ax.legend(fontsize=7, frameon=False)
     if label is not None:
         for _, r in pairs.iterrows():

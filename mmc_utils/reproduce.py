@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"\nours (accuracy %, mean ± std over {len(seeds)} seed(s)):\n{table1_frame(runs)}")
         for p, both in table1_beside_paper(runs).items():
-            print(f"\np = {p}: ours beside the paper's (CIFAR-10, VGG-13; their numbers):\n{both}")
+            print(f"\np = {p}: ours beside the paper's CIFAR-10 numbers (theirs):\n{both}")
     print(f"\n{len(records)} models in {info['seconds'] / 60:.1f} min; results written to {out}")
     return 0
 

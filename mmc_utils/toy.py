@@ -13,6 +13,10 @@ every training point. Its *activation pattern* on a data set is the boolean matr
 ``[N, H]``, ``relu`` active or not for every sample and hidden unit
 (:func:`activation_patterns`).
 
+The paper's theoretical setting (its appendix) is a one-hidden-layer ReLU network with a
+*fixed* read-out; this module trains the read-out ``a, c`` too. That is the book's variant:
+the statement below is proved for it in chapter 3, not taken from the paper.
+
 The statement proved for this setting (see the book, chapter 3): if two interpolating
 networks are linearly connected with zero loss barrier on D, then, generically, their
 activation patterns on D are identical. Hidden units can be permuted without changing the

@@ -215,6 +215,12 @@ def test_presets():
     cb = FinetuneConfig.for_scale("paper", "cbft")
     assert (cb.epochs, cb.lr, cb.cosine_start_epoch, cb.batch_size, cb.barrier_target, cb.warmup_epochs,
             cb.single_step, cb.t_dist) == (20, 0.01, 2, 256, 1.0, 1, False, "clipped_normal")
+    # Where the paper is silent, the paper preset follows the authors' code: LLR lr 30, 200 epochs, no wd,
+    # batch 256; LP-FT's FT phase at lr 1e-2. The book keeps its own (documented) choices.
+    pl = FinetuneConfig.for_scale("paper", "llr")
+    assert (pl.llr_lr, pl.llr_epochs, pl.llr_weight_decay, pl.llr_batch_size, pl.llr_momentum) == (30.0, 200, 0.0, 256, 0.9)
+    assert pl.llr_train_config().schedule == "cosine"
+    assert FinetuneConfig.for_scale("paper", "lpft").lr == 1e-2 and FinetuneConfig.for_scale("book", "lpft").lr == 1e-3
     book = FinetuneConfig.for_scale("book", "llr")
     assert (book.batch_size, book.epochs, book.llr_lr, book.llr_epochs) == (200, 12, 1.0, 100)
     assert [FinetuneConfig.for_scale("book", m).epochs for m in ("cbft", "cbft_no_barrier", "lpft")] == [20, 20, 12]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mmc_utils.data import BoxCue, CueDataConfig, CueSet, build_data
-from mmc_utils.interventions import (Intervention, counterfactual_sets, cue_set, invariance_profile, invariant_set,
+from mmc_utils.interventions import (LOSS_TOL, Intervention, counterfactual_sets, cue_set, invariance_profile, invariant_set,
                                      mechanistic_connectivity, mechanistically_similar, profile_distance,
                                      profiles_table, randomise_cue, randomise_image, remove_cue,
                                      standard_interventions)
@@ -152,12 +152,18 @@ def test_profiles_of_shape_reader_and_cue_reader():
 def test_tolerances():
     c = cue_set(base_set())
     ivs = standard_interventions(0)
-    loose = invariance_profile(cue_reader(), c, ivs, tol=100.0)
+    loose = invariance_profile(cue_reader(), c, ivs, tol=100.0, loss_tol=None)
     assert invariant_set(loose) == frozenset({"RC", "RI", "NC"})
     strict_loss = invariance_profile(cue_reader(), c, ivs, tol=100.0, loss_tol=1e-6)
     assert invariant_set(strict_loss) == frozenset({"RI"})
+    # Definition 3 is on loss: by default the loss tolerance alone decides, the accuracy view is optional
+    default = invariance_profile(cue_reader(), c, ivs)
+    assert default.attrs["loss_tol"] == LOSS_TOL and default.attrs["tol"] is None
+    assert list(default["invariant"]) == list(default["d_loss"].abs() <= LOSS_TOL)
     with pytest.raises(ValueError):
         invariance_profile(cue_reader(), c, ivs, tol=-1)
+    with pytest.raises(ValueError, match="both None"):
+        invariance_profile(cue_reader(), c, ivs, tol=None, loss_tol=None)
     with pytest.raises(ValueError):
         profile_distance(loose, loose.drop(index="RI"))
 

@@ -347,6 +347,12 @@ def test_path_config_presets():
     assert smoke.ts == [0.0, 0.5, 1.0] and smoke.bn_batches == 2
     paper = PathConfig.for_scale("paper")
     assert (paper.midpoint_epochs, paper.midpoint_lr, paper.midpoint_batch_size) == (15, 0.1, 128)
+    # the authors' step schedule at paper scale: lr 0.1, x0.1 after 10 epochs; the book keeps a cosine
+    kw = paper.midpoint_kwargs()
+    assert (kw["schedule"], kw["step_size"], kw["gamma"], kw["momentum"], kw["weight_decay"]) == ("step", 10, 0.1, 0.9, 1e-4)
+    assert book.midpoint_kwargs()["schedule"] == "cosine"
+    with pytest.raises(ValueError, match="midpoint_schedule"):
+        PathConfig(midpoint_schedule="linear")
     assert set(book.eval_kwargs()) == {"ts", "bn_batches", "bn_batch_size", "batch_size", "max_images"}
     assert paper.eval_images is None and smoke.eval_images is None
     with pytest.raises(ValueError, match="eval_images"):

@@ -27,6 +27,27 @@ def test_pretrained_is_cached_and_seeds_differ(cache):
         zoo.pretrained("dirty", cfg, seed=0, scale="smoke")
 
 
+def test_every_model_has_its_own_initialisation():
+    seeds = [zoo.model_seed("clean", 0), zoo.model_seed("clean", 1), zoo.model_seed("scratch", 0)]
+    seeds += [zoo.model_seed("cue", s, p) for s in (0, 1) for p in (0.6, 0.9, 1.0)]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2**62 for s in seeds)
+    assert zoo.model_seed("clean", 5) == 5 and zoo.model_seed("cue", 5, 0.6) == zoo.model_seed("cue", 5, 0.6)
+    with pytest.raises(ValueError, match="kind"):
+        zoo.model_seed("dirty", 0)
+
+
+def test_from_scratch_has_its_own_recipe_and_cache(cache):
+    cfg = zoo.data_config("smoke", 0)
+    assert zoo.scratch_config("book").epochs > zoo.train_config("book").epochs
+    assert zoo.scratch_config("book").batch_size < zoo.train_config("book").batch_size
+    m, meta = zoo.from_scratch(cfg, seed=0, scale="smoke")
+    assert meta["cached"] is False and meta["seed"] == zoo.model_seed("scratch", 0)
+    again, meta2 = zoo.from_scratch(cfg, seed=0, scale="smoke")
+    assert meta2["cached"] is True and state_fingerprint(m) == state_fingerprint(again)
+    nc, _ = zoo.pretrained("clean", cfg, seed=0, scale="smoke")
+    assert state_fingerprint(nc) != state_fingerprint(m)
+
+
 def test_load_data_is_memoised():
     cfg = zoo.data_config("smoke", 3)
     assert zoo.load_data(cfg) is zoo.load_data(cfg)

@@ -16,10 +16,11 @@ __all__ = ["SET_ORDER", "PAPER_TABLE1", "PAPER_ROW_NAMES", "accuracies_pct", "re
 SET_ORDER: tuple[str, ...] = ("NC", "C", "RC", "RI")
 
 # The paper's numbers (Lubana et al., ICML 2023, Table 1, as listed in DESIGN §3), NOT ours:
-# CIFAR-10 with the box cue, VGG-13, fine-tuned on 2,500 clean samples; mean of 3 seeds;
+# the paper's CIFAR-10 numbers with the box cue (the sources do not confirm the architecture of Table 1's
+# rows), fine-tuned on 2,500 clean samples; mean of 3 seeds;
 # accuracy in % on NC / C / RC / RI; chance is 10 %.
 PAPER_TABLE1: dict[str, Any] = {
-    "source": "Lubana et al. (ICML 2023), Table 1: CIFAR-10, box cue, VGG-13, 2,500 clean samples, "
+    "source": "Lubana et al. (ICML 2023), Table 1: the paper's CIFAR-10 numbers, box cue, 2,500 clean samples, "
               "mean of 3 seeds, accuracy % (paper's numbers, not this book's)",
     "sets": SET_ORDER,
     "results": {
@@ -117,7 +118,7 @@ def results_table(runs: Mapping[str, Any], sets: Mapping[str, Any] | None = None
 
 
 def paper_table1(p: float = 0.9) -> pd.DataFrame:
-    """The paper's Table 1 numbers (CIFAR-10, VGG-13; not ours) for cue proportion ``p`` (0.6 or 0.9)."""
+    """The paper's Table 1 numbers (the paper's CIFAR-10 numbers; not ours) for cue proportion ``p`` (0.6 or 0.9)."""
     if p not in PAPER_TABLE1["results"]:
         raise ValueError(f"p must be one of {sorted(PAPER_TABLE1['results'])} (the paper's reported values), got {p!r}")
     rows = {name: dict(zip(SET_ORDER, vals)) for name, vals in PAPER_TABLE1["results"][p].items()}

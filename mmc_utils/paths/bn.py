@@ -2,10 +2,13 @@
 
 A network whose weights are a mixture of two trained networks has activations whose
 statistics match neither network's stored running statistics, so an interpolated BN net looks
-falsely disconnected. The fix (used by the paper and by this book) resets the running
-statistics at every point and re-estimates them as a *cumulative average* (PyTorch's
-``momentum=None``) over a fixed list of batches, in train mode (each batch normalised with its
-own statistics, as during training).
+falsely disconnected. The fix is to re-estimate the running statistics at every point. The
+authors' code does so by running the whole clean training set through the network in train
+mode with PyTorch's default exponential average (momentum 0.1), without resetting the
+statistics first; the last ~20 batches then dominate. This book instead resets the statistics
+at every point and re-estimates them as a *cumulative average* (PyTorch's ``momentum=None``)
+over a fixed list of batches, in train mode (each batch normalised with its own statistics, as
+during training): an exact mean over the batches used, the same for every point of a path.
 
 Re-estimation here always uses the same list of batches, drawn once with a seeded shuffle
 (:func:`fixed_batches`), so every point of a path sees identical data. Two implementations give

@@ -5,7 +5,9 @@ The path is ``gamma(t) = (1-t)^2 theta_2 + 2t(1-t) theta_m + t^2 theta_1`` (``st
 initialisation; every SGD step draws ``t ~ U(0, 1)`` and lowers the cross-entropy of
 ``gamma(t)`` on one batch, with BatchNorm in train mode (batch statistics; running statistics
 are neither used nor updated). Only ``theta_m`` receives gradients (autograd through
-``gamma(t)``); the end points stay frozen. The learning rate follows a per-step cosine decay.
+``gamma(t)``, so each step's gradient carries the factor 2t(1-t) that the authors' code puts
+into the learning rate instead); the end points stay frozen. The learning rate follows a
+per-step cosine decay (book) or the authors' step schedule (paper scale).
 """
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def _fresh_model(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Modu
 
 def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Module], start: StateLike,
                    end: StateLike, data: Any, *, epochs: int, lr: float, batch_size: int, seed: int,
-                   momentum: float = 0.9, weight_decay: float = 5e-4,
+                   momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
+                   step_size: int = 10, gamma: float = 0.1,
                    device: str | torch.device | None = None, desc: str = "") -> MidpointState:
     """Fit theta_m of the quadratic path from ``start`` (theta_2, t = 0) to ``end`` (theta_1, t = 1).
 
@@ -84,8 +87,9 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
         start, end: the frozen end points (modules or state dicts of the same architecture).
         data: training data set (``len()``, ``batches()``); the paper uses cue data with the
             cue on every image.
-        epochs, lr, batch_size, momentum, weight_decay: SGD recipe (cosine decay per step from
-            ``lr`` to 0; weight decay on theta_m only).
+        epochs, lr, batch_size, momentum, weight_decay: SGD recipe (weight decay on theta_m only).
+        schedule, step_size, gamma: ``"cosine"`` (per step from ``lr`` to 0) or ``"step"`` (``lr`` times
+            ``gamma ** (epoch // step_size)``, as in the authors' code).
         seed: seeds theta_m's initialisation, the shuffling and the draws of t.
         device: where to train (``None``: :func:`mmc_utils.runtime.pick_device`).
         desc: progress-bar label.
@@ -97,7 +101,8 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
         ValueError: bad recipe values, empty data, models of different shape.
     """
     cfg = TrainConfig(epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                      batch_size=batch_size, schedule="cosine")  # validates the recipe
+                      batch_size=batch_size, schedule=schedule, step_size=step_size,
+                      gamma=gamma)  # validates the recipe
     seed = check_seed("seed", seed)
     if not hasattr(data, "batches") or not hasattr(data, "__len__"):
         raise TypeError(f"data must be a data set with len() and batches(); got {type(data).__name__}")
@@ -165,7 +170,8 @@ def train_midpoint(model_spec_or_builder: Mapping[str, Any] | Callable[[], nn.Mo
 
 def load_or_train_midpoint(spec: Mapping[str, Any], start: StateLike, end: StateLike, data: Any,
                            data_key: Mapping[str, Any], *, epochs: int, lr: float, batch_size: int, seed: int,
-                           momentum: float = 0.9, weight_decay: float = 5e-4,
+                           momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
+                           step_size: int = 10, gamma: float = 0.1,
                            device: str | torch.device | None = None, store: Any = None,
                            desc: str = "") -> tuple[MidpointState, dict]:
     """:func:`train_midpoint` through the checkpoint store (:func:`mmc_utils.store.load_or_train`).
@@ -186,7 +192,8 @@ def load_or_train_midpoint(spec: Mapping[str, Any], start: StateLike, end: State
     seed = check_seed("seed", seed)
     canonical = model_spec(build_model(**spec))
     recipe = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
-              "weight_decay": weight_decay, "seed": seed}
+              "weight_decay": weight_decay, "schedule": schedule, "step_size": step_size, "gamma": gamma,
+              "seed": seed}
     config = {"kind": "quadratic_midpoint", "spec": canonical, "start": state_fingerprint(start),
               "end": state_fingerprint(end), "data": dict(data_key), **recipe}
 
