@@ -96,3 +96,25 @@ def test_evaluate_plane_and_cache(tmp_path):
     assert g1["points"].shape == (3, 2) and np.allclose(g1["points"][0], 0)
     # the grid covers the three points
     assert g1["alphas"].min() < g1["points"][:, 0].min() and g1["alphas"].max() > g1["points"][:, 0].max()
+
+
+def test_profile_bars_and_pair_scatter_views():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from mmc_utils.plots_landscape import pair_scatter, profile_bars
+
+    prof = pd.DataFrame({"d_loss": [0.1, 2.0], "d_acc": [-1.0, -40.0], "invariant": [True, False]}, index=["RC", "NC"])
+    fig = profile_bars({"a": prof, "b": prof}, tol=0.5, column="d_loss")
+    assert fig.axes[0].get_ylabel() == "Δloss vs C (nats)"
+    assert [round(p.get_height(), 3) for p in fig.axes[0].patches[:2]] == [0.1, 0.1]
+    with pytest.raises(ValueError, match="column"):
+        profile_bars({"a": prof}, column="loss")
+    pairs = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.0, 0.5, 1.0], "similar": [True, False, False],
+                          "shared_origin": [True, False, True]})
+    fig2 = pair_scatter(pairs, "x", "y", hue="similar", style="shared_origin", label=None)
+    labels = sorted(t.get_text() for t in fig2.axes[0].get_legend().get_texts())
+    assert labels == ["not similar, not shared_origin", "not similar, shared_origin", "similar, shared_origin"]
+    plt.close("all")
