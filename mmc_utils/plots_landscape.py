@@ -211,10 +211,10 @@ def toy_path_figure(start, end, X, y, ts: Sequence[float] = (0.0, 0.25, 0.5, 0.7
 def toy_path_explorer(start, end, X, y):
     """A slider over t: decision regions of the interpolated toy network and its loss on D."""
     import ipywidgets as w
-    from IPython.display import display
 
     from .paths import LinearPath
     from .toy import path_losses, toy_loss
+    from .widgets import replace_output
 
     path = LinearPath(start.state_dict(), end.state_dict())
     grid, losses = path_losses(start, end, X, y)
@@ -223,18 +223,17 @@ def toy_path_explorer(start, end, X, y):
 
     def draw(*_):
         st = path.point(round(t.value, 3))
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.0))
-            toy_regions(start, X, y, st, ax=axes[0], title=f"γ(t) at t = {t.value:.2f}")
-            axes[1].plot(grid, losses, color="black")
-            axes[1].plot([t.value], [toy_loss(start, X, y, st)], "o", color="#1f77b4")
-            axes[1].set_xlabel("t")
-            axes[1].set_ylabel("squared loss on D")
-            fig.tight_layout()
-            display(figure_html(fig, f"Left: decision regions of the toy network at t = {t.value:.2f} on the path, "
-                                     "with the data points; right: its squared loss along the path, the current t marked"))
-            plt.close(fig)
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.0))
+        toy_regions(start, X, y, st, ax=axes[0], title=f"γ(t) at t = {t.value:.2f}")
+        axes[1].plot(grid, losses, color="black")
+        axes[1].plot([t.value], [toy_loss(start, X, y, st)], "o", color="#1f77b4")
+        axes[1].set_xlabel("t")
+        axes[1].set_ylabel("squared loss on D")
+        fig.tight_layout()
+        replace_output(out, figure_html(fig, f"Left: decision regions of the toy network at t = {t.value:.2f} on the "
+                                             "path, with the data points; right: its squared loss along the path, the "
+                                             "current t marked"))
+        plt.close(fig)
 
     t.observe(draw, names="value")
     draw()

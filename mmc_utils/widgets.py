@@ -13,6 +13,19 @@ from .data import CueDataConfig, build_data, num_classes
 from .plots import eval_set_examples, figure_html
 
 
+def replace_output(out, obj) -> None:
+    """Make ``obj`` (an IPython display object) the only output of the Output widget ``out``.
+
+    It sets the widget's ``outputs`` from the kernel instead of capturing a display with
+    ``with out:``. Captured output makes nbclient's stand-in for the Output widget send a
+    message on the shell channel while it waits there for the cell's reply, which can leave
+    papermill waiting until the cell timeout (nbclient issue #312;
+    ``benchmarks/papermill_hang_repro.py``). Setting the state sends nothing back.
+    """
+    out.outputs = ()
+    out.append_display_data(obj)
+
+
 def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None, n: int = 8):
     """An explorer of cue type, cue proportion p, evaluation set and class.
 
@@ -24,7 +37,6 @@ def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None
         The ``ipywidgets`` container (display it as the cell's last expression).
     """
     import ipywidgets as w
-    from IPython.display import display
 
     small = config.replace(n_train=min(config.n_train, 2000), n_clean=min(config.n_clean, 200),
                            n_test=min(config.n_test, 500))
@@ -42,15 +54,13 @@ def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None
         sets = {"train": data.train, **data.eval_sets()}
         chosen = sets[which.value]
         lab = None if label.value < 0 else label.value
-        with out:
-            out.clear_output(wait=True)
-            frac = data.train.cued.float().mean().item() if lab is None else \
-                data.train.cued[data.train.labels == lab].float().mean().item()
-            title = f"{cue.value} cue, p = {p.value:.1f}: {100 * frac:.0f}% of these training images cued"
-            fig = eval_set_examples({which.value: chosen}, n=n, label=lab, class_names=class_names, title=title)
-            display(figure_html(fig, f"{n} images of the {which.value} set, "
-                                     f"{'all classes' if lab is None else 'one class'}; {title}"))
-            plt.close(fig)
+        frac = data.train.cued.float().mean().item() if lab is None else \
+            data.train.cued[data.train.labels == lab].float().mean().item()
+        title = f"{cue.value} cue, p = {p.value:.1f}: {100 * frac:.0f}% of these training images cued"
+        fig = eval_set_examples({which.value: chosen}, n=n, label=lab, class_names=class_names, title=title)
+        replace_output(out, figure_html(fig, f"{n} images of the {which.value} set, "
+                                             f"{'all classes' if lab is None else 'one class'}; {title}"))
+        plt.close(fig)
 
     for ctl in (cue, p, which, label):
         ctl.observe(draw, names="value")
@@ -68,7 +78,6 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
         The ``ipywidgets`` container.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     from .paths import model_at
     from .plots import figure_html, prediction_rows
@@ -78,12 +87,10 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
 
     def draw(*_):
         net = model_at(model, path, round(t.value, 3), bn_data=bn_data, bn_batches=bn_batches)
-        with out:
-            out.clear_output(wait=True)
-            fig = prediction_rows(net, sets, n=n, class_names=class_names, title=f"γ(t) at t = {t.value:.1f}")
-            display(figure_html(fig, f"Predictions of the model at t = {t.value:.1f} on the path for {n} images "
-                                     f"of each set ({', '.join(sets)}), captioned with the predicted class"))
-            plt.close(fig)
+        fig = prediction_rows(net, sets, n=n, class_names=class_names, title=f"γ(t) at t = {t.value:.1f}")
+        replace_output(out, figure_html(fig, f"Predictions of the model at t = {t.value:.1f} on the path for {n} "
+                                             f"images of each set ({', '.join(sets)}), captioned with the predicted class"))
+        plt.close(fig)
 
     t.observe(draw, names="value")
     draw()
