@@ -7,9 +7,8 @@ a model depends on its data, its own seed and the scale's training recipe.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import hashlib
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,7 +16,7 @@ from torch import nn
 if TYPE_CHECKING:
     import pandas as pd
 
-from .checks import check_choice, check_device, check_int, check_module, check_seed
+from .checks import check_choice, check_device, check_fraction, check_int, check_module, check_seed
 from .data import CueData, CueDataConfig, build_data
 from .store import canonical_json
 from .scales import preset, resolve_scale
@@ -42,9 +41,11 @@ def model_seed(kind: str, seed: int, p: float | None = None) -> int:
     """
     check_choice("kind", kind, ("clean", "cue", "scratch"))
     seed = check_seed("seed", seed)
+    if p is not None:
+        check_fraction("p", p)
     if kind == "clean":
         return seed
-    text = f"{kind}:{seed}" if p is None else f"{kind}:{seed}:p={float(p)!r}"
+    text = f"{kind}:{seed}" if p is None else f"{kind}:{seed}:p={check_fraction('p', p)!r}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2
 
 
