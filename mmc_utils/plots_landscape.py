@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .plots import SET_COLORS, SET_NAMES, figure_html
+from .plots import SET_COLORS, SET_NAMES
 
 PATH_STYLES = {"linear": dict(color="white", ls="--", lw=1.6), "quadratic": dict(color="white", ls="-", lw=1.6)}
 
@@ -214,7 +214,7 @@ def toy_path_explorer(start, end, X, y):
 
     from .paths import LinearPath
     from .toy import path_losses, toy_loss
-    from .widgets import replace_output
+    from .widgets import show_figure
 
     path = LinearPath(start.state_dict(), end.state_dict())
     grid, losses = path_losses(start, end, X, y)
@@ -230,10 +230,8 @@ def toy_path_explorer(start, end, X, y):
         axes[1].set_xlabel("t")
         axes[1].set_ylabel("squared loss on D")
         fig.tight_layout()
-        replace_output(out, figure_html(fig, f"Left: decision regions of the toy network at t = {t.value:.2f} on the "
-                                             "path, with the data points; right: its squared loss along the path, the "
-                                             "current t marked"))
-        plt.close(fig)
+        show_figure(out, fig, f"Left: decision regions of the toy network at t = {t.value:.2f} on the path, with "
+                              "the data points; right: its squared loss along the path, the current t marked")
 
     t.observe(draw, names="value")
     draw()

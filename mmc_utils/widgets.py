@@ -26,6 +26,13 @@ def replace_output(out, obj) -> None:
     out.append_display_data(obj)
 
 
+def show_figure(out, fig: plt.Figure, alt: str) -> None:
+    """Show ``fig`` as the only output of the Output widget ``out`` (an image with the alt text ``alt``,
+    :func:`~mmc_utils.plots.figure_html`) and close it."""
+    replace_output(out, figure_html(fig, alt))
+    plt.close(fig)
+
+
 def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None, n: int = 8):
     """An explorer of cue type, cue proportion p, evaluation set and class.
 
@@ -58,9 +65,8 @@ def cue_explorer(config: CueDataConfig, class_names: Sequence[str] | None = None
             data.train.cued[data.train.labels == lab].float().mean().item()
         title = f"{cue.value} cue, p = {p.value:.1f}: {100 * frac:.0f}% of these training images cued"
         fig = eval_set_examples({which.value: chosen}, n=n, label=lab, class_names=class_names, title=title)
-        replace_output(out, figure_html(fig, f"{n} images of the {which.value} set, "
-                                             f"{'all classes' if lab is None else 'one class'}; {title}"))
-        plt.close(fig)
+        show_figure(out, fig, f"{n} images of the {which.value} set, "
+                              f"{'all classes' if lab is None else 'one class'}; {title}")
 
     for ctl in (cue, p, which, label):
         ctl.observe(draw, names="value")
@@ -80,7 +86,7 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
     import ipywidgets as w
 
     from .paths import model_at
-    from .plots import figure_html, prediction_rows
+    from .plots import prediction_rows
 
     t = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="t", continuous_update=False)
     out = w.Output()
@@ -88,9 +94,8 @@ def path_explorer(model, path, sets, bn_data, class_names: Sequence[str] | None 
     def draw(*_):
         net = model_at(model, path, round(t.value, 3), bn_data=bn_data, bn_batches=bn_batches)
         fig = prediction_rows(net, sets, n=n, class_names=class_names, title=f"γ(t) at t = {t.value:.1f}")
-        replace_output(out, figure_html(fig, f"Predictions of the model at t = {t.value:.1f} on the path for {n} "
-                                             f"images of each set ({', '.join(sets)}), captioned with the predicted class"))
-        plt.close(fig)
+        show_figure(out, fig, f"Predictions of the model at t = {t.value:.1f} on the path for {n} images of each "
+                              f"set ({', '.join(sets)}), captioned with the predicted class")
 
     t.observe(draw, names="value")
     draw()
