@@ -41,11 +41,10 @@ def model_seed(kind: str, seed: int, p: float | None = None) -> int:
     """
     check_choice("kind", kind, ("clean", "cue", "scratch"))
     seed = check_seed("seed", seed)
-    if p is not None:
-        check_fraction("p", p)
+    p = None if p is None else check_fraction("p", p)
     if kind == "clean":
         return seed
-    text = f"{kind}:{seed}" if p is None else f"{kind}:{seed}:p={check_fraction('p', p)!r}"
+    text = f"{kind}:{seed}" if p is None else f"{kind}:{seed}:p={p!r}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2
 
 
